@@ -1,0 +1,68 @@
+// Two ways to talk to the person (or script) at the other end of stdin/stdout:
+// an interactive prompt that keeps the line being typed intact while messages
+// arrive, and plain line-by-line output for pipes and redirects.
+import readline from "node:readline";
+
+export interface Terminal {
+  /** Prints text on its own line(s), above the prompt when there is one. */
+  print(text: string): void;
+  /** Shows the prompt (interactive only). */
+  prompt(): void;
+  onLine(handler: (line: string) => void): void;
+  /** End of input: EOF on a pipe, Ctrl+D on an empty prompt. */
+  onEnd(handler: () => void): void;
+  onInterrupt(handler: () => void): void;
+  close(): void;
+}
+
+export function createInteractiveTerminal(promptText: string): Terminal {
+  const rl = readline.createInterface({ input: process.stdin, output: process.stdout, terminal: true, prompt: promptText });
+  const out = process.stdout;
+  let prompting = false;
+  let closed = false;
+  return {
+    print(text) {
+      if (!prompting) {
+        out.write(`${text}\n`);
+        return;
+      }
+      // Go to the start of the prompt (the input may wrap onto several rows), clear
+      // it, print the message, then redraw the prompt with the partial input.
+      readline.moveCursor(out, 0, -rl.getCursorPos().rows);
+      readline.cursorTo(out, 0);
+      readline.clearScreenDown(out);
+      out.write(`${text}\n`);
+      rl.prompt(true);
+    },
+    prompt() {
+      prompting = true;
+      rl.prompt();
+    },
+    onLine: (handler) => rl.on("line", handler),
+    onEnd: (handler) => rl.on("close", () => closed || handler()),
+    onInterrupt: (handler) => rl.on("SIGINT", handler),
+    close() {
+      if (closed) return;
+      closed = true;
+      if (prompting) out.write("\n");
+      prompting = false;
+      rl.close();
+    },
+  };
+}
+
+export function createPlainTerminal(write: (text: string) => void = (t) => process.stdout.write(t)): Terminal {
+  const rl = readline.createInterface({ input: process.stdin, terminal: false });
+  let closed = false;
+  return {
+    print: (text) => write(`${text}\n`),
+    prompt: () => {},
+    onLine: (handler) => rl.on("line", handler),
+    onEnd: (handler) => rl.on("close", () => closed || handler()),
+    onInterrupt: (handler) => process.on("SIGINT", handler),
+    close() {
+      closed = true;
+      rl.close();
+    },
+  };
+}

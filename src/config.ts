@@ -1,0 +1,206 @@
+// Every option of the server and the client, with its flag, env var, default and
+// meaning, in one table each. parseArgs reads the flags, the table fills in env and
+// defaults, and --help is printed from the same table, so they cannot disagree.
+import { parseArgs } from "node:util";
+
+/** A bad flag or value: the entry point prints `message` on one line and exits 2. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+type Kind = "string" | "boolean";
+
+interface OptionSpec<T> {
+  kind: Kind;
+  env?: string;
+  default: T;
+  /** Shown in --help after the default. */
+  help: string;
+  /** Placeholder in --help, e.g. "N" or "URL". */
+  arg?: string;
+  /** Converts the raw text; throws ConfigError with a sentence naming the problem. */
+  parse?: (raw: string, flag: string) => T;
+}
+
+type Specs = Record<string, OptionSpec<unknown>>;
+type ValuesOf<S extends Specs> = { [K in keyof S]: S[K]["default"] };
+
+function option<T>(spec: OptionSpec<T>): OptionSpec<T> {
+  return spec;
+}
+
+// ---------------------------------------------------------------- value parsers
+
+function integer(min: number, max: number) {
+  return (raw: string, flag: string): number => {
+    const value = Number(raw);
+    if (!/^-?\d+$/.test(raw.trim()) || !Number.isSafeInteger(value) || value < min || value > max) {
+      throw new ConfigError(`${flag} must be a whole number from ${min} to ${max} (got '${raw}')`);
+    }
+    return value;
+  };
+}
+
+function seconds(min: number, max: number) {
+  return (raw: string, flag: string): number => {
+    const value = Number(raw);
+    if (raw.trim() === "" || !Number.isFinite(value) || value < min || value > max) {
+      throw new ConfigError(`${flag} must be a number of seconds from ${min} to ${max} (got '${raw}')`);
+    }
+    return value;
+  };
+}
+
+function oneOf<T extends string>(...choices: T[]) {
+  return (raw: string, flag: string): T => {
+    if ((choices as string[]).includes(raw)) return raw as T;
+    throw new ConfigError(`${flag} must be one of ${choices.join(", ")} (got '${raw}')`);
+  };
+}
+
+function nonEmpty(raw: string, flag: string): string {
+  if (raw.trim() === "") throw new ConfigError(`${flag} must not be empty`);
+  return raw;
+}
+
+function webSocketUrl(raw: string, flag: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`${flag} must be a ws:// or wss:// URL (got '${raw}')`);
+  }
+  if (url.protocol !== "ws:" && url.protocol !== "wss:") {
+    throw new ConfigError(`${flag} must be a ws:// or wss:// URL (got '${raw}')`);
+  }
+  return raw;
+}
+
+const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+// ---------------------------------------------------------------- the tables
+
+export const serverOptions = {
+  port: option({ kind: "string", env: "PORT", default: 8080, arg: "N", parse: integer(0, 65535),
+    help: "port to listen on; 0 picks a free port" }),
+  host: option<string | undefined>({ kind: "string", env: "HOST", default: undefined, arg: "HOST", parse: nonEmpty,
+    help: "interface to listen on (default: all interfaces)" }),
+  "max-content": option({ kind: "string", env: "MAX_CONTENT_BYTES", default: 4096, arg: "BYTES", parse: integer(1, 1 << 20),
+    help: "largest message content; longer ones get a too_long error" }),
+  "max-payload": option({ kind: "string", env: "MAX_PAYLOAD_BYTES", default: 64 * 1024, arg: "BYTES", parse: integer(1024, 16 << 20),
+    help: "largest WebSocket frame; a bigger one closes the connection with 1009" }),
+  "backpressure-limit": option({ kind: "string", env: "BACKPRESSURE_LIMIT", default: 1 << 20, arg: "BYTES", parse: integer(1024, 1 << 30),
+    help: "bytes queued for one slow reader before it is disconnected" }),
+  heartbeat: option({ kind: "string", env: "HEARTBEAT_INTERVAL", default: 30, arg: "SECONDS", parse: seconds(0.1, 3600),
+    help: "ping interval; a peer that answers no ping for two intervals is closed" }),
+  "log-level": option<LogLevel>({ kind: "string", env: "LOG_LEVEL", default: "info", arg: "LEVEL", parse: oneOf(...LOG_LEVELS),
+    help: "debug, info, warn or error" }),
+  "log-format": option<"text" | "json">({ kind: "string", env: "LOG_FORMAT", default: "text", arg: "FORMAT", parse: oneOf("text", "json"),
+    help: "text for people, json for machines (one object per line)" }),
+  help: option({ kind: "boolean", default: false, help: "show this help and exit" }),
+} satisfies Specs;
+
+export const clientOptions = {
+  url: option({ kind: "string", env: "CHAT_URL", default: "ws://localhost:8080", arg: "URL", parse: webSocketUrl,
+    help: "server to connect to (also accepted as the first argument)" }),
+  name: option<string | undefined>({ kind: "string", env: "CHAT_NAME", default: undefined, arg: "NAME", parse: nonEmpty,
+    help: "display name to ask for (default: your User-XXXXX id)" }),
+  room: option<string | undefined>({ kind: "string", env: "CHAT_ROOM", default: undefined, arg: "ROOM", parse: nonEmpty,
+    help: "room to join first (default: lobby)" }),
+  json: option({ kind: "boolean", default: false, help: "print each server frame as one JSON line" }),
+  "no-color": option({ kind: "boolean", env: "NO_COLOR", default: false, help: "plain text without colours" }),
+  help: option({ kind: "boolean", default: false, help: "show this help and exit" }),
+} satisfies Specs;
+
+export type ServerOptions = ValuesOf<typeof serverOptions>;
+export type ClientOptions = ValuesOf<typeof clientOptions>;
+
+// ---------------------------------------------------------------- reading them
+
+export interface Parsed<V> {
+  values: V;
+  positionals: string[];
+}
+
+/**
+ * Flags beat env vars, env vars beat defaults. Throws ConfigError on an unknown flag,
+ * a missing value or a bad value, always naming the flag.
+ */
+export function readOptions<S extends Specs>(
+  specs: S,
+  argv: string[],
+  env: Record<string, string | undefined>,
+  allowPositionals = false,
+): Parsed<ValuesOf<S>> {
+  const parseArgsOptions: Record<string, { type: Kind }> = {};
+  for (const [flag, spec] of Object.entries(specs)) parseArgsOptions[flag] = { type: spec.kind };
+
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args: argv, options: parseArgsOptions, strict: true, allowPositionals });
+  } catch (error) {
+    throw new ConfigError(describeParseArgsError(error));
+  }
+
+  const values: Record<string, unknown> = {};
+  for (const [flag, spec] of Object.entries(specs)) {
+    const fromFlag = parsed.values[flag];
+    const envText = spec.env === undefined ? undefined : env[spec.env];
+    if (spec.kind === "boolean") {
+      // NO_COLOR's convention: any non-empty value turns the option on.
+      values[flag] = fromFlag === true || (envText !== undefined && envText !== "");
+    } else if (typeof fromFlag === "string") {
+      values[flag] = spec.parse ? spec.parse(fromFlag, `--${flag}`) : fromFlag;
+    } else if (envText !== undefined && envText !== "") {
+      values[flag] = spec.parse ? spec.parse(envText, `${spec.env} (--${flag})`) : envText;
+    } else {
+      values[flag] = spec.default;
+    }
+  }
+  return { values: values as ValuesOf<S>, positionals: parsed.positionals };
+}
+
+function describeParseArgsError(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  const unknown = /Unknown option '([^']+)'/.exec(text);
+  if (unknown) return `unknown option ${unknown[1]} (see --help)`;
+  const missing = /Option '(?:-\w, )?(--[\w-]+)[^']*' argument missing/.exec(text);
+  if (missing) return `${missing[1]} needs a value`;
+  const unexpected = /Unexpected argument '([^']+)'/.exec(text);
+  if (unexpected) return `unexpected argument '${unexpected[1]}' (see --help)`;
+  // parseArgs messages are one sentence followed by advice; keep the sentence.
+  return text.split(". ")[0] ?? text;
+}
+
+export function parseServerArgs(argv: string[], env: Record<string, string | undefined>): ServerOptions {
+  return readOptions(serverOptions, argv, env).values;
+}
+
+export function parseClientArgs(argv: string[], env: Record<string, string | undefined>): ClientOptions {
+  const { values, positionals } = readOptions(clientOptions, argv, env, true);
+  if (positionals.length > 1) {
+    throw new ConfigError(`expected at most one URL argument (got ${positionals.length}: ${positionals.join(" ")})`);
+  }
+  const positional = positionals[0];
+  if (positional !== undefined) {
+    if (argv.some((arg) => arg === "--url" || arg.startsWith("--url="))) {
+      throw new ConfigError("give the URL either as --url or as an argument, not both");
+    }
+    values.url = webSocketUrl(positional, "the URL argument");
+  }
+  return values;
+}
+
+/** The --help text, generated from a table so every option and default is listed. */
+export function helpText(usage: string, specs: Specs): string {
+  const rows = Object.entries(specs).map(([flag, spec]) => {
+    const left = `  --${flag}${spec.arg ? ` ${spec.arg}` : ""}`;
+    const shownDefault =
+      spec.kind === "boolean" || spec.default === undefined ? "" : ` (default: ${String(spec.default)})`;
+    const env = spec.env ? ` [env ${spec.env}]` : "";
+    return { left, right: `${spec.help}${shownDefault}${env}` };
+  });
+  const width = Math.max(...rows.map((r) => r.left.length)) + 2;
+  return [usage, "", "Options:", ...rows.map((r) => r.left.padEnd(width) + r.right)].join("\n");
+}

@@ -1,0 +1,245 @@
+// Wire protocol v1: the one place that knows the shape of every frame.
+// The server, the CLI client and the tests import these types and helpers, so a
+// change to the contract (../shared/PROTOCOL.md) is a change to this file.
+
+export const DEFAULT_ROOM = "lobby";
+
+export const ERROR_CODES = [
+  "bad_json",
+  "bad_frame",
+  "too_long",
+  "rate_limited",
+  "bad_name",
+  "name_taken",
+  "bad_room",
+  "not_in_room",
+  "no_such_user",
+  "unauthorized",
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** WebSocket close codes the server uses (RFC 6455 §7.4 plus PROTOCOL.md). */
+export const CloseCode = {
+  normal: 1000,
+  goingAway: 1001,
+  policy: 1008,
+  tooBig: 1009,
+  serverError: 1011,
+} as const;
+
+const MAX_REF_LENGTH = 64;
+const NAME_PATTERN = /^[A-Za-z0-9_.-]{1,32}$/;
+const RESERVED_NAME_PREFIX = /^user-/i;
+const ROOM_PATTERN = /^[a-z0-9_-]{1,64}$/;
+
+// ---------------------------------------------------------------- client → server
+
+export type ClientFrame =
+  | { type: "message"; content: string; room?: string; ref?: string }
+  | { type: "ping" };
+
+export type ClientFrameType = ClientFrame["type"];
+
+/** A frame the server could not accept, with the code and text of the `error` frame it earns. */
+export interface FrameError {
+  code: ErrorCode;
+  content: string;
+  ref?: string;
+}
+
+export type ParseResult = { ok: true; frame: ClientFrame } | { ok: false; error: FrameError };
+
+export interface ParseLimits {
+  /** Largest `content` accepted, in UTF-8 bytes. */
+  maxContentBytes: number;
+}
+
+/**
+ * Turns one text frame into a client frame or the error it earns. Never throws:
+ * every input, however hostile, yields one or the other.
+ */
+export function parseClientFrame(text: string, limits: ParseLimits): ParseResult {
+  if (!startsWithBrace(text)) {
+    return messageFrame(text, undefined, undefined, limits);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return fail("bad_json", "frame starts with '{' but is not valid JSON");
+  }
+  if (!isRecord(raw)) return fail("bad_frame", "frame must be a JSON object");
+
+  let ref: string | undefined;
+  if (raw.ref !== undefined) {
+    if (typeof raw.ref !== "string" || raw.ref.length === 0 || raw.ref.length > MAX_REF_LENGTH) {
+      return fail("bad_frame", `'ref' must be a string of 1 to ${MAX_REF_LENGTH} characters`);
+    }
+    ref = raw.ref;
+  }
+  const type = raw.type;
+  if (typeof type !== "string") return fail("bad_frame", "frame has no 'type' string", ref);
+
+  switch (type) {
+    case "message": {
+      if (typeof raw.content !== "string") return fail("bad_frame", "'content' must be a string", ref);
+      let room: string | undefined;
+      if (raw.room !== undefined) {
+        const normalised = typeof raw.room === "string" ? normaliseRoom(raw.room) : undefined;
+        if (normalised === undefined) return fail("bad_room", roomRules(raw.room), ref);
+        room = normalised;
+      }
+      return messageFrame(raw.content, room, ref, limits);
+    }
+    case "ping":
+      return { ok: true, frame: { type: "ping" } };
+    default:
+      return fail("bad_frame", `unknown frame type '${truncate(type, 32)}'`, ref);
+  }
+}
+
+function messageFrame(
+  content: string,
+  room: string | undefined,
+  ref: string | undefined,
+  limits: ParseLimits,
+): ParseResult {
+  if (content.trim().length === 0) return fail("bad_frame", "message content is empty", ref);
+  if (exceedsBytes(content, limits.maxContentBytes)) {
+    return fail("too_long", `message content is over ${limits.maxContentBytes} bytes`, ref);
+  }
+  const frame: ClientFrame = { type: "message", content };
+  if (room !== undefined) frame.room = room;
+  if (ref !== undefined) frame.ref = ref;
+  return { ok: true, frame };
+}
+
+function fail(code: ErrorCode, content: string, ref?: string): ParseResult {
+  return { ok: false, error: ref === undefined ? { code, content } : { code, content, ref } };
+}
+
+function startsWithBrace(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    // space, tab, CR, LF: blanks before the first meaningful character
+    if (c === 0x20 || c === 0x09 || c === 0x0d || c === 0x0a) continue;
+    return c === 0x7b;
+  }
+  return false;
+}
+
+/** UTF-8 length check that skips the byte count when the string cannot be that long. */
+export function exceedsBytes(text: string, maxBytes: number): boolean {
+  if (text.length * 3 <= maxBytes) return false;
+  if (text.length > maxBytes) return true;
+  return Buffer.byteLength(text, "utf8") > maxBytes;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function truncate(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}
+
+// ---------------------------------------------------------------- names and rooms
+
+/** Why a requested display name is refused, or undefined when it is acceptable. */
+export function nameProblem(name: string): string | undefined {
+  if (!NAME_PATTERN.test(name)) {
+    return "names are 1-32 characters of letters, digits, '_', '-' and '.'";
+  }
+  if (RESERVED_NAME_PREFIX.test(name)) return "names starting with 'User-' are reserved";
+  return undefined;
+}
+
+/** A room name with its optional leading '#' dropped, or undefined when it is not valid. */
+export function normaliseRoom(input: string): string | undefined {
+  const room = input.startsWith("#") ? input.slice(1) : input;
+  return ROOM_PATTERN.test(room) ? room : undefined;
+}
+
+function roomRules(room: unknown): string {
+  const shown = typeof room === "string" ? `'${truncate(room, 70)}'` : "room";
+  return `${shown} is not a valid room: rooms are 1-64 characters of a-z, 0-9, '_' and '-'`;
+}
+
+// ---------------------------------------------------------------- server → client
+
+interface Stamped {
+  timestamp: string;
+}
+
+export interface MessageFrame extends Stamped {
+  type: "message";
+  id: number;
+  room: string;
+  userId: string;
+  name: string;
+  content: string;
+}
+
+export interface Limits {
+  maxContentBytes: number;
+  maxPayloadBytes: number;
+}
+
+export type SystemFrame = Stamped & { type: "system"; content: string } & (
+    | { event: "welcome"; userId: string; name: string; rooms: string[]; session: string; limits: Limits }
+    | { event: "join" | "leave"; room: string; userId: string; name: string }
+    | { event: "shutdown" }
+    | { event: "notice" }
+  );
+
+export type SystemEvent = SystemFrame["event"];
+
+export interface AckFrame extends Stamped {
+  type: "ack";
+  ref: string;
+  id?: number;
+  room?: string;
+}
+
+export interface ErrorFrame extends Stamped {
+  type: "error";
+  code: ErrorCode;
+  content: string;
+  ref?: string;
+}
+
+export interface PongFrame extends Stamped {
+  type: "pong";
+}
+
+export type ServerFrame = MessageFrame | SystemFrame | AckFrame | ErrorFrame | PongFrame;
+
+/** ISO 8601 UTC with milliseconds, as every server frame carries. */
+export function timestamp(now: Date = new Date()): string {
+  return now.toISOString();
+}
+
+/** Serialises a server frame once; callers publish the string, never the object. */
+export function encode(frame: ServerFrame): string {
+  return JSON.stringify(frame);
+}
+
+export function errorFrame(error: FrameError): ErrorFrame {
+  const frame: ErrorFrame = { type: "error", code: error.code, content: error.content, timestamp: timestamp() };
+  if (error.ref !== undefined) frame.ref = error.ref;
+  return frame;
+}
+
+/**
+ * Reads a server frame on the client side. Only the envelope is checked: unknown
+ * types pass through so an older client still shows a newer server's `content`.
+ */
+export function parseServerFrame(text: string): ServerFrame | undefined {
+  try {
+    const raw: unknown = JSON.parse(text);
+    if (isRecord(raw) && typeof raw.type === "string") return raw as unknown as ServerFrame;
+  } catch {
+    // fall through: not a frame of ours
+  }
+  return undefined;
+}

@@ -1,0 +1,63 @@
+// Entry point: read flags and env, start the chat server, print the listening line,
+// shut down cleanly on SIGINT/SIGTERM.
+import { ConfigError, helpText, parseServerArgs, serverOptions } from "./config.ts";
+import { createChatServer, type ChatServer } from "./server/chat-server.ts";
+import { createLogger } from "./server/log.ts";
+
+const USAGE = "Usage: bun run src/server.ts [options]";
+
+function main(): void {
+  let options;
+  try {
+    options = parseServerArgs(Bun.argv.slice(2), process.env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(`error: ${error.message}`);
+    process.exit(2);
+  }
+  if (options.help) {
+    console.log(helpText(USAGE, serverOptions));
+    return;
+  }
+
+  const log = createLogger({ level: options["log-level"], format: options["log-format"] });
+  let chat: ChatServer;
+  try {
+    chat = createChatServer({
+      port: options.port,
+      host: options.host,
+      maxContentBytes: options["max-content"],
+      maxPayloadBytes: options["max-payload"],
+      backpressureLimit: options["backpressure-limit"],
+      heartbeatSeconds: options.heartbeat,
+      log,
+    });
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    const where = `${options.host ?? "all interfaces"} port ${options.port}`;
+    if (code === "EADDRINUSE") console.error(`error: cannot listen on ${where}: the port is already in use`);
+    else console.error(`error: cannot listen on ${where}: ${(error as Error).message}`);
+    process.exit(1);
+  }
+
+  // The original example's line, kept word for word: scripts and people wait for it.
+  console.log(`WebSocket server is listening on port ${chat.port}`);
+
+  let signalled = false;
+  const stop = (signal: string) => {
+    if (signalled) process.exit(1); // a second Ctrl+C means "now"
+    signalled = true;
+    log.info("shutdown", { signal, connections: chat.connectionCount() });
+    chat.shutdown().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        log.error("shutdown_failed", { message: String(error) });
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
+}
+
+main();

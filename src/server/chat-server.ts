@@ -1,0 +1,161 @@
+// Bun.serve wiring: upgrades, the shared websocket handler object, heartbeat and
+// shutdown. What happens per frame is in handlers.ts.
+import type { Server } from "bun";
+import { CloseCode, encode, timestamp } from "../protocol.ts";
+import { dropSlowReader, sendText, type ChatSocket, type ConnectionData } from "./connection.ts";
+import { handleClose, handleMessage, handleOpen, type ChatContext } from "./handlers.ts";
+import { silentLogger, type Logger } from "./log.ts";
+import { createMetrics, type Metrics } from "./metrics.ts";
+import { createLocalRooms } from "./rooms.ts";
+
+export interface ChatServerOptions {
+  /** 0 picks a free port. @default 8080 */
+  port: number;
+  /** @default all interfaces */
+  host?: string | undefined;
+  /** Largest message content in UTF-8 bytes. @default 4096 */
+  maxContentBytes: number;
+  /** Largest WebSocket frame; bigger ones are closed with 1009. @default 65536 */
+  maxPayloadBytes: number;
+  /** Bytes queued for one peer before it is cut off as a slow reader. @default 1 MiB */
+  backpressureLimit: number;
+  /** Seconds between heartbeat pings. @default 30 */
+  heartbeatSeconds: number;
+  /** How long shutdown waits for peers to acknowledge the close. @default 1500 */
+  shutdownGraceMs?: number;
+  log?: Logger;
+}
+
+export interface ChatServer {
+  readonly port: number;
+  readonly metrics: Metrics;
+  connectionCount(): number;
+  /** Tells every peer, closes every socket with 1001, stops listening. Idempotent. */
+  shutdown(): Promise<void>;
+}
+
+export const defaultChatServerOptions = {
+  port: 8080,
+  maxContentBytes: 4096,
+  maxPayloadBytes: 64 * 1024,
+  backpressureLimit: 1 << 20,
+  heartbeatSeconds: 30,
+  shutdownGraceMs: 1500,
+} satisfies Partial<ChatServerOptions>;
+
+export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatServer {
+  const options = { ...defaultChatServerOptions, ...input };
+  const log = options.log ?? silentLogger;
+  const metrics = createMetrics();
+  const sockets = new Set<ChatSocket>();
+  let nextConnId = 1;
+  let shuttingDown: Promise<void> | undefined;
+  // Assigned right after Bun.serve returns; handlers run only after that.
+  let server!: Server<ConnectionData>;
+
+  const ctx: ChatContext = {
+    limits: {
+      maxContentBytes: options.maxContentBytes,
+      maxPayloadBytes: options.maxPayloadBytes,
+      backpressureLimit: options.backpressureLimit,
+    },
+    rooms: createLocalRooms<ChatSocket>(),
+    metrics,
+    log,
+    publish: (topic, text) => server.publish(topic, text),
+    newSession: () => Buffer.from(crypto.getRandomValues(new Uint8Array(18))).toString("base64url"),
+  };
+
+  server = Bun.serve({
+    port: options.port,
+    ...(options.host === undefined ? {} : { hostname: options.host }),
+    fetch(req, srv) {
+      if (shuttingDown) return new Response("server is shutting down\n", { status: 503 });
+      if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+        return new Response("This is a WebSocket chat server: connect with a WebSocket client.\n", {
+          status: 426,
+          headers: { upgrade: "websocket" },
+        });
+      }
+      const url = new URL(req.url);
+      const data: ConnectionData = {
+        connId: nextConnId++,
+        remote: srv.requestIP(req)?.address ?? "unknown",
+        requestedName: url.searchParams.get("name") ?? undefined,
+        requestedRoom: url.searchParams.get("room") ?? undefined,
+        userId: "",
+        name: "",
+        session: "",
+        rooms: [],
+        alive: true,
+        closing: undefined,
+      };
+      if (srv.upgrade(req, { data })) return undefined;
+      return new Response("WebSocket upgrade failed\n", { status: 400 });
+    },
+    websocket: {
+      maxPayloadLength: options.maxPayloadBytes,
+      backpressureLimit: options.backpressureLimit,
+      // Bun would close a slow reader silently; we cut it off ourselves so it is counted.
+      closeOnBackpressureLimit: false,
+      // The heartbeat below pings; Bun's idle timeout is only the backstop.
+      sendPings: false,
+      idleTimeout: Math.min(960, Math.ceil(options.heartbeatSeconds * 2) + 10),
+      perMessageDeflate: false,
+      open(ws) {
+        sockets.add(ws);
+        handleOpen(ctx, ws);
+      },
+      message(ws, message) {
+        handleMessage(ctx, ws, message);
+      },
+      pong(ws) {
+        ws.data.alive = true;
+      },
+      close(ws, code, reason) {
+        sockets.delete(ws);
+        handleClose(ctx, ws, code, reason);
+      },
+    },
+  });
+
+  const heartbeat = setInterval(() => {
+    for (const ws of sockets) {
+      if (ws.getBufferedAmount() >= options.backpressureLimit) {
+        dropSlowReader(ws, metrics);
+      } else if (!ws.data.alive) {
+        ws.data.closing = "heartbeat";
+        metrics.heartbeatCloses++;
+        ws.terminate();
+      } else {
+        ws.data.alive = false;
+        ws.ping();
+      }
+    }
+  }, options.heartbeatSeconds * 1000);
+  heartbeat.unref();
+
+  async function shutdown(): Promise<void> {
+    clearInterval(heartbeat);
+    const notice = encode({ type: "system", event: "shutdown", content: "Server is shutting down", timestamp: timestamp() });
+    for (const ws of sockets) {
+      ws.data.closing = "shutdown";
+      sendText(ws, notice, metrics);
+      ws.close(CloseCode.goingAway, "server shutting down");
+    }
+    const deadline = Date.now() + options.shutdownGraceMs;
+    while (sockets.size > 0 && Date.now() < deadline) await Bun.sleep(10);
+    // Whoever did not answer the close in time is cut off.
+    await server.stop(true);
+  }
+
+  return {
+    port: server.port ?? options.port,
+    metrics,
+    connectionCount: () => sockets.size,
+    shutdown() {
+      shuttingDown ??= shutdown();
+      return shuttingDown;
+    },
+  };
+}

@@ -1,0 +1,58 @@
+// Per-connection state (Bun keeps it in `ws.data`) and the sends every handler uses.
+import type { ServerWebSocket } from "bun";
+import { encode, errorFrame, type FrameError, type ServerFrame } from "../protocol.ts";
+import type { Metrics } from "./metrics.ts";
+
+export interface ConnectionData {
+  readonly connId: number;
+  /** Remote address, for logs and per-address limits. */
+  readonly remote: string;
+  /** What the upgrade asked for; validated once the socket opens. */
+  readonly requestedName: string | undefined;
+  readonly requestedRoom: string | undefined;
+  userId: string;
+  name: string;
+  session: string;
+  /** Rooms this connection is in, in join order; the last is the current room. */
+  rooms: string[];
+  /** Cleared by each heartbeat, set by any frame or pong from the peer. */
+  alive: boolean;
+  /** Set once the socket is being torn down, so it is counted and logged once. */
+  closing: "slow_reader" | "heartbeat" | "shutdown" | undefined;
+}
+
+export type ChatSocket = ServerWebSocket<ConnectionData>;
+
+export function currentRoom(ws: ChatSocket): string | undefined {
+  return ws.data.rooms[ws.data.rooms.length - 1];
+}
+
+export function roomTopic(room: string): string {
+  return `room:${room}`;
+}
+
+/**
+ * Sends a pre-serialised frame to one socket. Bun drops a send that would push the
+ * socket past its backpressure limit (status 0): that peer is not reading, so it is
+ * cut off rather than allowed to grow memory or silently miss frames.
+ */
+export function sendText(ws: ChatSocket, text: string, metrics: Metrics): void {
+  if (ws.send(text) === 0 && ws.readyState === WebSocket.OPEN) dropSlowReader(ws, metrics);
+}
+
+export function sendFrame(ws: ChatSocket, frame: ServerFrame, metrics: Metrics): void {
+  sendText(ws, encode(frame), metrics);
+}
+
+export function sendError(ws: ChatSocket, error: FrameError, metrics: Metrics): void {
+  metrics.errorsByCode[error.code] = (metrics.errorsByCode[error.code] ?? 0) + 1;
+  sendFrame(ws, errorFrame(error), metrics);
+}
+
+export function dropSlowReader(ws: ChatSocket, metrics: Metrics): void {
+  if (ws.data.closing !== undefined) return;
+  ws.data.closing = "slow_reader";
+  metrics.slowReaderCloses++;
+  // terminate, not close: a close frame would queue behind the bytes it never reads.
+  ws.terminate();
+}
