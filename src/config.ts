@@ -94,6 +94,8 @@ export const serverOptions = {
     help: "bytes queued for one slow reader before it is disconnected" }),
   heartbeat: option({ kind: "string", env: "HEARTBEAT_INTERVAL", default: 30, arg: "SECONDS", parse: seconds(0.1, 3600),
     help: "ping interval; a peer that answers no ping for two intervals is closed" }),
+  "shutdown-linger": option({ kind: "string", env: "SHUTDOWN_LINGER", default: 0.3, arg: "SECONDS", parse: seconds(0, 1.5),
+    help: "after closing every socket on SIGINT/SIGTERM, answer new upgrades with 503 this long" }),
   "log-level": option<LogLevel>({ kind: "string", env: "LOG_LEVEL", default: "info", arg: "LEVEL", parse: oneOf(...LOG_LEVELS),
     help: "debug, info, warn or error" }),
   "log-format": option<"text" | "json">({ kind: "string", env: "LOG_FORMAT", default: "text", arg: "FORMAT", parse: oneOf("text", "json"),

@@ -30,6 +30,7 @@ function main(): void {
       maxPayloadBytes: options["max-payload"],
       backpressureLimit: options["backpressure-limit"],
       heartbeatSeconds: options.heartbeat,
+      shutdownLingerMs: options["shutdown-linger"] * 1000,
       log,
     });
   } catch (error) {

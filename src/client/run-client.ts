@@ -70,7 +70,7 @@ class ClientSession {
     for (const line of BANNER) this.status(line);
 
     this.terminal.onLine((line) => this.onInput(line));
-    this.terminal.onEnd(() => this.onInputEnd());
+    this.terminal.onEnd(() => this.endInput());
     this.terminal.onInterrupt(() => void this.quit(0));
 
     this.connection = new ChatConnection(connectUrl(this.options), {
@@ -106,9 +106,9 @@ class ClientSession {
   }
 
   private onInput(line: string): void {
-    if (this.finished) return;
+    if (this.inputEnded) return;
     if (line.trim() === "exit") {
-      void this.quit(0);
+      this.endInput();
       return;
     }
     if (line.trim() !== "") {
@@ -118,18 +118,23 @@ class ClientSession {
     this.terminal.prompt();
   }
 
-  /** Ctrl+D at the prompt quits; EOF on a pipe waits for every line's ack first. */
-  private onInputEnd(): void {
+  /**
+   * "exit", Ctrl+D or EOF on a pipe: stop reading, then quit once every line sent so
+   * far is acknowledged, so nothing typed before "exit" is lost.
+   */
+  private endInput(): void {
+    if (this.inputEnded) return;
     this.inputEnded = true;
-    if (this.interactive) void this.quit(0);
+    this.terminal.close();
+    if (this.connection.state !== "connected" && this.interactive) void this.quit(0);
     else this.maybeFinishDraining();
   }
 
   private maybeFinishDraining(): void {
-    if (!this.inputEnded || this.interactive || this.connection.state !== "connected") return;
+    if (!this.inputEnded || this.connection.state !== "connected") return;
     if (this.queued.length === 0 && this.connection.pending.size === 0) {
-      // A line the server refused was shown as an error; say so in the exit code too.
-      void this.quit(this.refused > 0 ? 1 : 0);
+      // A piped line the server refused was shown as an error; say so in the exit code too.
+      void this.quit(this.refused > 0 && !this.interactive ? 1 : 0);
     }
   }
 

@@ -1,0 +1,230 @@
+// Shared test helpers: real server processes on free ports, WebSocket clients that
+// collect frames, raw TCP peers for misbehaving clients. Everything started here is
+// tracked and killed by `cleanup()` so no test leaves a process behind.
+import type { Subprocess } from "bun";
+import net from "node:net";
+import path from "node:path";
+import type { ServerFrame } from "../src/protocol.ts";
+
+export const ROOT = path.resolve(import.meta.dir, "..");
+const live = new Set<Subprocess>();
+const sockets = new Set<{ close(): void }>();
+
+/** Kills every process and closes every socket the helpers started. Call in afterEach/afterAll. */
+export async function cleanup(): Promise<void> {
+  for (const socket of sockets) socket.close();
+  sockets.clear();
+  for (const proc of live) proc.kill("SIGKILL");
+  await Promise.all([...live].map((proc) => proc.exited));
+  live.clear();
+}
+
+/** Reads a stream line by line into an array that tests can inspect and wait on. */
+export class LineCollector {
+  readonly lines: string[] = [];
+  private waiters: Array<() => void> = [];
+  readonly done: Promise<void>;
+
+  constructor(stream: ReadableStream<Uint8Array>) {
+    this.done = this.pump(stream);
+  }
+
+  private async pump(stream: ReadableStream<Uint8Array>): Promise<void> {
+    const decoder = new TextDecoder();
+    let buffer = "";
+    for await (const chunk of stream) {
+      buffer += decoder.decode(chunk, { stream: true });
+      let newline: number;
+      while ((newline = buffer.indexOf("\n")) >= 0) {
+        this.lines.push(buffer.slice(0, newline));
+        buffer = buffer.slice(newline + 1);
+      }
+      this.wake();
+    }
+    if (buffer) this.lines.push(buffer);
+    this.wake();
+  }
+
+  private wake(): void {
+    for (const waiter of this.waiters.splice(0)) waiter();
+  }
+
+  text(): string {
+    return this.lines.join("\n");
+  }
+
+  /** Resolves with the first line matching, or throws after `timeoutMs` listing what was seen. */
+  async waitFor(match: RegExp | string, timeoutMs = 5000): Promise<string> {
+    const test = (line: string) => (typeof match === "string" ? line.includes(match) : match.test(line));
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.lines.find(test);
+      if (found !== undefined) return found;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for ${match}; lines so far:\n${this.text()}`);
+      await Promise.race([new Promise<void>((resolve) => this.waiters.push(resolve)), Bun.sleep(Math.min(left, 100))]);
+    }
+  }
+}
+
+export interface ServerProcess {
+  proc: Subprocess<"ignore", "pipe", "pipe">;
+  port: number;
+  url: string;
+  stdout: LineCollector;
+  stderr: LineCollector;
+}
+
+/** Starts `bun src/server.ts` as a user would, on a free port, and waits for the listening line. */
+export async function startServer(args: string[] = [], env: Record<string, string> = {}): Promise<ServerProcess> {
+  const proc = Bun.spawn(["bun", "src/server.ts", "--port", "0", "--host", "127.0.0.1", ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  live.add(proc);
+  const stdout = new LineCollector(proc.stdout);
+  const stderr = new LineCollector(proc.stderr);
+  const line = await stdout.waitFor(/WebSocket server is listening on port \d+/, 10_000).catch((error: Error) => {
+    throw new Error(`${error.message}\nstderr:\n${stderr.text()}`);
+  });
+  const port = Number(/(\d+)$/.exec(line)![1]);
+  return { proc, port, url: `ws://127.0.0.1:${port}`, stdout, stderr };
+}
+
+/** Runs a command to completion with piped stdin, bounded in time. */
+export async function runCommand(
+  cmd: string[],
+  options: { stdin?: string; env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const proc = Bun.spawn(cmd, {
+    cwd: ROOT,
+    env: { ...process.env, NO_COLOR: "", ...options.env },
+    stdin: options.stdin === undefined ? "ignore" : new Blob([options.stdin]),
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  live.add(proc);
+  const timer = setTimeout(() => proc.kill("SIGKILL"), options.timeoutMs ?? 10_000);
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
+  clearTimeout(timer);
+  live.delete(proc);
+  return { code, stdout, stderr };
+}
+
+/** A WebSocket client that records every frame and can wait for one. */
+export class TestClient {
+  readonly frames: ServerFrame[] = [];
+  readonly ws: WebSocket;
+  readonly opened: Promise<void>;
+  readonly closed: Promise<{ code: number; reason: string }>;
+  private waiters: Array<() => void> = [];
+
+  constructor(url: string) {
+    this.ws = new WebSocket(url);
+    sockets.add(this);
+    this.opened = new Promise((resolve, reject) => {
+      this.ws.addEventListener("open", () => resolve());
+      this.ws.addEventListener("close", () => reject(new Error(`could not connect to ${url}`)));
+    });
+    this.opened.catch(() => {});
+    this.closed = new Promise((resolve) => {
+      this.ws.addEventListener("close", (event) => {
+        resolve({ code: event.code, reason: event.reason });
+        this.wake();
+      });
+    });
+    this.ws.addEventListener("message", (event) => {
+      this.frames.push(JSON.parse(String(event.data)) as ServerFrame);
+      this.wake();
+    });
+  }
+
+  static async connect(url: string): Promise<TestClient> {
+    const client = new TestClient(url);
+    await client.opened;
+    return client;
+  }
+
+  private wake(): void {
+    for (const waiter of this.waiters.splice(0)) waiter();
+  }
+
+  send(data: string | Uint8Array): void {
+    this.ws.send(data);
+  }
+
+  close(): void {
+    this.ws.close();
+  }
+
+  /** The first frame (after `from`) matching the predicate; throws after `timeoutMs`. */
+  async next<T extends ServerFrame = ServerFrame>(
+    predicate: (frame: ServerFrame) => boolean,
+    timeoutMs = 3000,
+    from = 0,
+  ): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.frames.slice(from).find(predicate);
+      if (found !== undefined) return found as T;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no matching frame within ${timeoutMs} ms; got:\n${this.frames.map((f) => JSON.stringify(f)).join("\n")}`);
+      await Promise.race([new Promise<void>((resolve) => this.waiters.push(resolve)), Bun.sleep(Math.min(left, 50))]);
+    }
+  }
+
+  /** Waits for the welcome frame and returns it. */
+  welcome() {
+    return this.next<Extract<ServerFrame, { type: "system"; event: "welcome" }>>(
+      (f) => f.type === "system" && f.event === "welcome",
+    );
+  }
+
+  ofType<K extends ServerFrame["type"]>(type: K): Extract<ServerFrame, { type: K }>[] {
+    return this.frames.filter((f) => f.type === type) as Extract<ServerFrame, { type: K }>[];
+  }
+}
+
+/**
+ * A raw TCP peer that completes the WebSocket handshake and then does only what the
+ * test tells it: never reads (a slow reader), never answers pings (a dead peer).
+ */
+export async function rawWebSocketPeer(port: number, pathAndQuery = "/"): Promise<net.Socket> {
+  const socket = net.connect(port, "127.0.0.1");
+  sockets.add({ close: () => socket.destroy() });
+  await new Promise<void>((resolve, reject) => {
+    socket.once("error", reject);
+    socket.once("connect", () => {
+      socket.write(
+        `GET ${pathAndQuery} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+      );
+    });
+    socket.once("data", (chunk: Buffer) => {
+      if (chunk.toString("latin1").startsWith("HTTP/1.1 101")) resolve();
+      else reject(new Error(`upgrade refused: ${chunk.toString("latin1").split("\r\n")[0]}`));
+    });
+  });
+  return socket;
+}
+
+/** Resolves when the socket is closed by the other side, or rejects after `timeoutMs`. */
+export function socketClosed(socket: net.Socket, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (socket.destroyed || socket.readableEnded) return resolve();
+    const timer = setTimeout(() => reject(new Error(`socket still open after ${timeoutMs} ms`)), timeoutMs);
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    socket.once("close", done);
+    socket.once("end", done);
+  });
+}
