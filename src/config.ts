@@ -92,6 +92,8 @@ export const serverOptions = {
     help: "largest WebSocket frame; a bigger one closes the connection with 1009" }),
   "backpressure-limit": option({ kind: "string", env: "BACKPRESSURE_LIMIT", default: 1 << 20, arg: "BYTES", parse: integer(1024, 1 << 30),
     help: "bytes queued for one slow reader before it is disconnected" }),
+  "max-rooms": option({ kind: "string", env: "MAX_ROOMS_PER_CONNECTION", default: 100, arg: "N", parse: integer(1, 10_000),
+    help: "rooms one connection may be in at once" }),
   heartbeat: option({ kind: "string", env: "HEARTBEAT_INTERVAL", default: 30, arg: "SECONDS", parse: seconds(0.1, 3600),
     help: "ping interval; a peer that answers no ping for two intervals is closed" }),
   "shutdown-linger": option({ kind: "string", env: "SHUTDOWN_LINGER", default: 0.3, arg: "SECONDS", parse: seconds(0, 1.5),

@@ -36,6 +36,11 @@ const ROOM_PATTERN = /^[a-z0-9_-]{1,64}$/;
 
 export type ClientFrame =
   | { type: "message"; content: string; room?: string; ref?: string }
+  | { type: "join"; room: string; since?: number; ref?: string }
+  | { type: "leave"; room: string; ref?: string }
+  | { type: "nick"; name: string; ref?: string }
+  | { type: "who"; room?: string; ref?: string }
+  | { type: "direct"; to: string; content: string; ref?: string }
   | { type: "ping" };
 
 export type ClientFrameType = ClientFrame["type"];
@@ -91,11 +96,63 @@ export function parseClientFrame(text: string, limits: ParseLimits): ParseResult
       }
       return messageFrame(raw.content, room, ref, limits);
     }
+    case "join": {
+      const room = requiredRoom(raw.room, ref);
+      if (typeof room !== "string") return room;
+      if (raw.since !== undefined && !(Number.isSafeInteger(raw.since) && (raw.since as number) >= 0)) {
+        return fail("bad_frame", "'since' must be a whole number of 0 or more", ref);
+      }
+      return ok({ type: "join", room, ...(raw.since === undefined ? {} : { since: raw.since as number }) }, ref);
+    }
+    case "leave": {
+      const room = requiredRoom(raw.room, ref);
+      if (typeof room !== "string") return room;
+      return ok({ type: "leave", room }, ref);
+    }
+    case "nick":
+      if (typeof raw.name !== "string") return fail("bad_frame", "'name' must be a string", ref);
+      return ok({ type: "nick", name: raw.name }, ref);
+    case "who": {
+      const room = optionalRoom(raw.room, ref);
+      if (typeof room === "object") return room;
+      return ok(room === undefined ? { type: "who" } : { type: "who", room }, ref);
+    }
+    case "direct": {
+      if (typeof raw.to !== "string" || raw.to.length === 0) return fail("bad_frame", "'to' must be a name or userId", ref);
+      if (typeof raw.content !== "string") return fail("bad_frame", "'content' must be a string", ref);
+      const problem = contentProblem(raw.content, limits, ref);
+      if (problem) return problem;
+      return ok({ type: "direct", to: raw.to, content: raw.content }, ref);
+    }
     case "ping":
       return { ok: true, frame: { type: "ping" } };
     default:
       return fail("bad_frame", `unknown frame type '${truncate(type, 32)}'`, ref);
   }
+}
+
+function ok(frame: ClientFrame, ref: string | undefined): ParseResult {
+  if (ref !== undefined && frame.type !== "ping") frame.ref = ref;
+  return { ok: true, frame };
+}
+
+/** A room field: the normalised name, undefined when absent, or the error it earns. */
+function optionalRoom(value: unknown, ref: string | undefined): string | undefined | ParseResult {
+  if (value === undefined) return undefined;
+  const room = typeof value === "string" ? normaliseRoom(value) : undefined;
+  return room ?? fail("bad_room", roomRules(value), ref);
+}
+
+function requiredRoom(value: unknown, ref: string | undefined): string | ParseResult {
+  return optionalRoom(value, ref) ?? fail("bad_frame", "'room' is required", ref);
+}
+
+function contentProblem(content: string, limits: ParseLimits, ref: string | undefined): ParseResult | undefined {
+  if (content.trim().length === 0) return fail("bad_frame", "message content is empty", ref);
+  if (exceedsBytes(content, limits.maxContentBytes)) {
+    return fail("too_long", `message content is over ${limits.maxContentBytes} bytes`, ref);
+  }
+  return undefined;
 }
 
 function messageFrame(
@@ -104,10 +161,8 @@ function messageFrame(
   ref: string | undefined,
   limits: ParseLimits,
 ): ParseResult {
-  if (content.trim().length === 0) return fail("bad_frame", "message content is empty", ref);
-  if (exceedsBytes(content, limits.maxContentBytes)) {
-    return fail("too_long", `message content is over ${limits.maxContentBytes} bytes`, ref);
-  }
+  const problem = contentProblem(content, limits, ref);
+  if (problem) return problem;
   const frame: ClientFrame = { type: "message", content };
   if (room !== undefined) frame.room = room;
   if (ref !== undefined) frame.ref = ref;
@@ -183,16 +238,39 @@ export interface MessageFrame extends Stamped {
 export interface Limits {
   maxContentBytes: number;
   maxPayloadBytes: number;
+  /** Rooms one connection may be in at once. */
+  maxRoomsPerConnection: number;
 }
 
 export type SystemFrame = Stamped & { type: "system"; content: string } & (
     | { event: "welcome"; userId: string; name: string; rooms: string[]; session: string; limits: Limits }
     | { event: "join" | "leave"; room: string; userId: string; name: string }
+    | { event: "nick"; userId: string; name: string; oldName: string }
     | { event: "shutdown" }
     | { event: "notice" }
   );
 
 export type SystemEvent = SystemFrame["event"];
+
+export interface PresenceUser {
+  userId: string;
+  name: string;
+}
+
+export interface PresenceFrame extends Stamped {
+  type: "presence";
+  room: string;
+  users: PresenceUser[];
+}
+
+export interface DirectFrame extends Stamped {
+  type: "direct";
+  from: string;
+  fromName: string;
+  to: string;
+  toName: string;
+  content: string;
+}
 
 export interface AckFrame extends Stamped {
   type: "ack";
@@ -212,7 +290,7 @@ export interface PongFrame extends Stamped {
   type: "pong";
 }
 
-export type ServerFrame = MessageFrame | SystemFrame | AckFrame | ErrorFrame | PongFrame;
+export type ServerFrame = MessageFrame | SystemFrame | PresenceFrame | DirectFrame | AckFrame | ErrorFrame | PongFrame;
 
 /** ISO 8601 UTC with milliseconds, as every server frame carries. */
 export function timestamp(now: Date = new Date()): string {

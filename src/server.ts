@@ -29,6 +29,7 @@ function main(): void {
       maxContentBytes: options["max-content"],
       maxPayloadBytes: options["max-payload"],
       backpressureLimit: options["backpressure-limit"],
+      maxRoomsPerConnection: options["max-rooms"],
       heartbeatSeconds: options.heartbeat,
       shutdownLingerMs: options["shutdown-linger"] * 1000,
       log,
@@ -40,9 +41,6 @@ function main(): void {
     else console.error(`error: cannot listen on ${where}: ${(error as Error).message}`);
     process.exit(1);
   }
-
-  // The original example's line, kept word for word: scripts and people wait for it.
-  console.log(`WebSocket server is listening on port ${chat.port}`);
 
   let signalled = false;
   const stop = (signal: string) => {
@@ -59,6 +57,10 @@ function main(): void {
   };
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));
+
+  // The original example's line, kept word for word: scripts and people wait for it.
+  // Printed after the signal handlers exist, so a SIGTERM right after it is handled.
+  console.log(`WebSocket server is listening on port ${chat.port}`);
 }
 
 main();

@@ -3,10 +3,11 @@
 import type { Server } from "bun";
 import { CloseCode, encode, timestamp } from "../protocol.ts";
 import { dropSlowReader, sendText, type ChatSocket, type ConnectionData } from "./connection.ts";
-import { handleClose, handleMessage, handleOpen, type ChatContext } from "./handlers.ts";
+import { handleMessage, type ChatContext } from "./handlers.ts";
+import { handleClose, handleOpen } from "./membership.ts";
 import { silentLogger, type Logger } from "./log.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
-import { createLocalRooms } from "./rooms.ts";
+import { createLocalRooms, type UserRecord } from "./rooms.ts";
 
 export interface ChatServerOptions {
   /** 0 picks a free port. @default 8080 */
@@ -19,6 +20,8 @@ export interface ChatServerOptions {
   maxPayloadBytes: number;
   /** Bytes queued for one peer before it is cut off as a slow reader. @default 1 MiB */
   backpressureLimit: number;
+  /** Rooms one connection may be in at once. @default 100 */
+  maxRoomsPerConnection: number;
   /** Seconds between heartbeat pings. @default 30 */
   heartbeatSeconds: number;
   /**
@@ -43,9 +46,13 @@ export const defaultChatServerOptions = {
   maxContentBytes: 4096,
   maxPayloadBytes: 64 * 1024,
   backpressureLimit: 1 << 20,
+  maxRoomsPerConnection: 100,
   heartbeatSeconds: 30,
   shutdownLingerMs: 300,
 } satisfies Partial<ChatServerOptions>;
+
+// Stands in for the user between the upgrade and `open`, where the real one is assigned.
+const PENDING_USER: UserRecord<ChatSocket> = Object.freeze({ userId: "", name: "", session: "", connections: new Set<ChatSocket>() });
 
 export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatServer {
   const options = { ...defaultChatServerOptions, ...input };
@@ -61,6 +68,7 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
     limits: {
       maxContentBytes: options.maxContentBytes,
       maxPayloadBytes: options.maxPayloadBytes,
+      maxRoomsPerConnection: options.maxRoomsPerConnection,
       backpressureLimit: options.backpressureLimit,
     },
     rooms: createLocalRooms<ChatSocket>(),
@@ -87,9 +95,8 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
         remote: srv.requestIP(req)?.address ?? "unknown",
         requestedName: url.searchParams.get("name") ?? undefined,
         requestedRoom: url.searchParams.get("room") ?? undefined,
-        userId: "",
-        name: "",
-        session: "",
+        requestedSession: url.searchParams.get("session") ?? undefined,
+        user: PENDING_USER,
         rooms: [],
         alive: true,
         closing: undefined,

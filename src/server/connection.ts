@@ -2,6 +2,7 @@
 import type { ServerWebSocket } from "bun";
 import { encode, errorFrame, type FrameError, type ServerFrame } from "../protocol.ts";
 import type { Metrics } from "./metrics.ts";
+import type { UserRecord } from "./rooms.ts";
 
 export interface ConnectionData {
   readonly connId: number;
@@ -10,9 +11,9 @@ export interface ConnectionData {
   /** What the upgrade asked for; validated once the socket opens. */
   readonly requestedName: string | undefined;
   readonly requestedRoom: string | undefined;
-  userId: string;
-  name: string;
-  session: string;
+  readonly requestedSession: string | undefined;
+  /** The user this connection acts as; shared by all of that user's connections. */
+  user: UserRecord<ChatSocket>;
   /** Rooms this connection is in, in join order; the last is the current room. */
   rooms: string[];
   /** Cleared by each heartbeat, set by any frame or pong from the peer. */
@@ -29,6 +30,11 @@ export function currentRoom(ws: ChatSocket): string | undefined {
 
 export function roomTopic(room: string): string {
   return `room:${room}`;
+}
+
+/** Every connection of a user subscribes here: direct messages reach all of them. */
+export function userTopic(userId: string): string {
+  return `user:${userId}`;
 }
 
 /**

@@ -1,25 +1,18 @@
-// What the server does with each connection event and each client frame: one
-// function per frame type, all sharing one context. Bun wiring lives in chat-server.ts.
-import {
-  DEFAULT_ROOM,
-  encode,
-  nameProblem,
-  normaliseRoom,
-  parseClientFrame,
-  timestamp,
-  type ClientFrame,
-  type Limits,
-  type MessageFrame,
-} from "../protocol.ts";
+// What the server does with each client frame: parse, then one function per frame
+// type, all sharing one context. Bun wiring lives in chat-server.ts; identity and
+// membership in membership.ts.
+import { parseClientFrame, timestamp, type ClientFrame, type Limits, type MessageFrame } from "../protocol.ts";
 import {
   currentRoom,
   dropSlowReader,
   roomTopic,
   sendError,
   sendFrame,
+  userTopic,
   type ChatSocket,
 } from "./connection.ts";
 import type { Logger } from "./log.ts";
+import { ack, onJoin, onLeave, onNick, onWho } from "./membership.ts";
 import type { Metrics } from "./metrics.ts";
 import type { RoomRegistry } from "./rooms.ts";
 
@@ -33,90 +26,7 @@ export interface ChatContext {
   newSession(): string;
 }
 
-// ---------------------------------------------------------------- connection lifecycle
-
-export function handleOpen(ctx: ChatContext, ws: ChatSocket): void {
-  const data = ws.data;
-  data.userId = ctx.rooms.newUserId();
-  data.name = data.userId;
-  data.session = ctx.newSession();
-  ctx.metrics.connectionsOpened++;
-
-  if (data.requestedName !== undefined) adoptRequestedName(ctx, ws, data.requestedName);
-
-  let room = DEFAULT_ROOM;
-  if (data.requestedRoom !== undefined) {
-    const normalised = normaliseRoom(data.requestedRoom);
-    if (normalised === undefined) {
-      sendError(ws, { code: "bad_room", content: `'${data.requestedRoom.slice(0, 70)}' is not a valid room; joined #${DEFAULT_ROOM} instead` }, ctx.metrics);
-    } else {
-      room = normalised;
-    }
-  }
-
-  sendFrame(ws, {
-    type: "system",
-    event: "welcome",
-    content: `Welcome, ${data.name}! You are in #${room}.`,
-    userId: data.userId,
-    name: data.name,
-    rooms: [room],
-    session: data.session,
-    limits: { maxContentBytes: ctx.limits.maxContentBytes, maxPayloadBytes: ctx.limits.maxPayloadBytes },
-    timestamp: timestamp(),
-  }, ctx.metrics);
-  joinRoom(ctx, ws, room);
-  ctx.log.info("connect", { conn: data.connId, remote: data.remote, userId: data.userId, name: data.name, room });
-}
-
-function adoptRequestedName(ctx: ChatContext, ws: ChatSocket, name: string): void {
-  const problem = nameProblem(name);
-  if (problem !== undefined) {
-    sendError(ws, { code: "bad_name", content: `${problem}; you are ${ws.data.userId}` }, ctx.metrics);
-    return;
-  }
-  if (ctx.rooms.claimName(name, ws.data.userId) === "taken") {
-    sendError(ws, { code: "name_taken", content: `the name '${name}' is taken; you are ${ws.data.userId}` }, ctx.metrics);
-    return;
-  }
-  ws.data.name = name;
-}
-
-function joinRoom(ctx: ChatContext, ws: ChatSocket, room: string): void {
-  const topic = roomTopic(room);
-  ws.subscribe(topic);
-  ws.data.rooms.push(room);
-  if (ctx.rooms.join(room, ws.data.userId, ws)) {
-    // ws.publish skips the sender: the newcomer already has its welcome.
-    ws.publish(topic, encode({
-      type: "system", event: "join", room, userId: ws.data.userId, name: ws.data.name,
-      content: `${ws.data.name} joined #${room}`, timestamp: timestamp(),
-    }));
-  }
-}
-
-export function handleClose(ctx: ChatContext, ws: ChatSocket, code: number, reason: string): void {
-  const data = ws.data;
-  ctx.metrics.connectionsClosed++;
-  if (code === 1006 && reason === "Received too big message") ctx.metrics.oversizeCloses++;
-  for (const room of data.rooms) {
-    if (ctx.rooms.leave(room, data.userId, ws)) {
-      // The socket is gone, so the server publishes: everyone left in the room hears it.
-      ctx.publish(roomTopic(room), encode({
-        type: "system", event: "leave", room, userId: data.userId, name: data.name,
-        content: `${data.name} left #${room}`, timestamp: timestamp(),
-      }));
-    }
-  }
-  data.rooms = [];
-  ctx.rooms.releaseName(data.name, data.userId);
-  ctx.rooms.releaseUserId(data.userId);
-  const fields = { conn: data.connId, userId: data.userId, code, reason: reason || undefined, cause: data.closing };
-  if (data.closing === "slow_reader" || data.closing === "heartbeat") ctx.log.warn("disconnect", fields);
-  else ctx.log.info("disconnect", fields);
-}
-
-// ---------------------------------------------------------------- frames
+type Frame<T extends ClientFrame["type"]> = Extract<ClientFrame, { type: T }>;
 
 export function handleMessage(ctx: ChatContext, ws: ChatSocket, message: string | Buffer): void {
   ctx.metrics.framesIn++;
@@ -138,6 +48,16 @@ function dispatch(ctx: ChatContext, ws: ChatSocket, frame: ClientFrame): void {
   switch (frame.type) {
     case "message":
       return onChatMessage(ctx, ws, frame);
+    case "join":
+      return onJoin(ctx, ws, frame);
+    case "leave":
+      return onLeave(ctx, ws, frame);
+    case "nick":
+      return onNick(ctx, ws, frame);
+    case "who":
+      return onWho(ctx, ws, frame);
+    case "direct":
+      return onDirect(ctx, ws, frame);
     case "ping":
       return sendFrame(ws, { type: "pong", timestamp: timestamp() }, ctx.metrics);
     default: {
@@ -147,18 +67,20 @@ function dispatch(ctx: ChatContext, ws: ChatSocket, frame: ClientFrame): void {
   }
 }
 
-function onChatMessage(ctx: ChatContext, ws: ChatSocket, frame: Extract<ClientFrame, { type: "message" }>): void {
+function onChatMessage(ctx: ChatContext, ws: ChatSocket, frame: Frame<"message">): void {
   const room = frame.room ?? currentRoom(ws);
   if (room === undefined || !ws.data.rooms.includes(room)) {
-    sendError(ws, { code: "not_in_room", content: `you are not in #${frame.room ?? "any room"}`, ref: frame.ref }, ctx.metrics);
+    const content = room === undefined ? "you are not in any room; join one first" : `you are not in #${room}`;
+    sendError(ws, { code: "not_in_room", content, ref: frame.ref }, ctx.metrics);
     return;
   }
+  const user = ws.data.user;
   const out: MessageFrame = {
     type: "message",
     id: ctx.rooms.nextMessageId(room),
     room,
-    userId: ws.data.userId,
-    name: ws.data.name,
+    userId: user.userId,
+    name: user.name,
     content: frame.content,
     timestamp: timestamp(),
   };
@@ -166,9 +88,29 @@ function onChatMessage(ctx: ChatContext, ws: ChatSocket, frame: Extract<ClientFr
   const status = ctx.publish(roomTopic(room), JSON.stringify(out));
   ctx.metrics.messagesPublished++;
   if (status === 0) dropSlowReadersIn(ctx, room);
-  if (frame.ref !== undefined) {
-    sendFrame(ws, { type: "ack", ref: frame.ref, id: out.id, room, timestamp: out.timestamp }, ctx.metrics);
+  ack(ctx, ws, frame.ref, { id: out.id, room });
+}
+
+function onDirect(ctx: ChatContext, ws: ChatSocket, frame: Frame<"direct">): void {
+  const sender = ws.data.user;
+  const recipient = ctx.rooms.findUser(frame.to);
+  if (recipient === undefined) {
+    sendError(ws, { code: "no_such_user", content: `nobody called '${frame.to.slice(0, 40)}' is connected`, ref: frame.ref }, ctx.metrics);
+    return;
   }
+  const text = JSON.stringify({
+    type: "direct",
+    from: sender.userId,
+    fromName: sender.name,
+    to: recipient.userId,
+    toName: recipient.name,
+    content: frame.content,
+    timestamp: timestamp(),
+  });
+  // Every connection of both users: the recipient's tabs and the sender's other tabs.
+  ctx.publish(userTopic(recipient.userId), text);
+  if (recipient !== sender) ctx.publish(userTopic(sender.userId), text);
+  ack(ctx, ws, frame.ref);
 }
 
 /**

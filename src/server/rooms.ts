@@ -1,27 +1,44 @@
 // Who is connected, under which name, in which rooms, and the per-room message ids.
-// The shape follows socket.io's in-memory adapter: two maps (room → members and
-// user → connections) behind methods, so a distributed implementation can take its
-// place without touching the handlers.
+// The shape follows socket.io's in-memory adapter: maps (room → members, user →
+// connections) behind methods, so a distributed implementation can take its place
+// without touching the handlers.
+import type { PresenceUser } from "../protocol.ts";
 
 export type NameClaim = "ok" | "taken";
 
+export interface UserRecord<M> {
+  readonly userId: string;
+  name: string;
+  /** Secret that lets another connection act as this user. */
+  readonly session: string;
+  readonly connections: Set<M>;
+}
+
 export interface RoomRegistry<M> {
-  /** A fresh `User-XXXXX` id, unique among live users. */
-  newUserId(): string;
-  /** Frees an id once the user's last connection is gone. */
-  releaseUserId(userId: string): void;
-  /** Reserves a display name (case-insensitive) for a user; its own name is "ok". */
-  claimName(name: string, userId: string): NameClaim;
-  releaseName(name: string, userId: string): void;
+  /** A new user with a fresh `User-XXXXX` id (unique among live users) named after its id. */
+  createUser(session: string): UserRecord<M>;
+  user(userId: string): UserRecord<M> | undefined;
+  userBySession(session: string): UserRecord<M> | undefined;
+  /** Finds a live user by display name (case-insensitive) or by userId. */
+  findUser(nameOrId: string): UserRecord<M> | undefined;
+  /** Adds a connection to a user. */
+  attach(user: UserRecord<M>, member: M): void;
+  /** Removes a connection; when it was the last, the user, its name and id are released. */
+  detach(user: UserRecord<M>, member: M): void;
+  /** Renames a user (names are unique ignoring case); renaming to one's own name is "ok". */
+  rename(user: UserRecord<M>, name: string): NameClaim;
   /** Adds a connection to a room; true when it is the user's first connection there. */
   join(room: string, userId: string, member: M): boolean;
   /** Removes a connection from a room; true when it was the user's last connection there. */
   leave(room: string, userId: string, member: M): boolean;
   /** Every connection in a room (empty when the room has no members). */
   members(room: string): Iterable<M>;
+  /** Users in a room, one entry per user however many connections, sorted by name. */
+  presence(room: string): PresenceUser[];
   /** The next message id of a room: strictly increasing by 1, never reused in this process. */
   nextMessageId(room: string): number;
   roomCount(): number;
+  userCount(): number;
 }
 
 const ID_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz";
@@ -29,72 +46,107 @@ const ID_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz";
 export function createLocalRooms<M>(random: () => number = Math.random): RoomRegistry<M> {
   // room → userId → that user's connections in the room
   const rooms = new Map<string, Map<string, Set<M>>>();
-  // lower-cased name → userId
+  const users = new Map<string, UserRecord<M>>();
+  // lower-cased name → userId; ids are names too, so no name can shadow an id
   const names = new Map<string, string>();
-  const liveIds = new Set<string>();
+  const sessions = new Map<string, string>();
   // Kept after a room empties so ids are never reused; one number per room ever used.
   const lastIds = new Map<string, number>();
 
+  const newUserId = () => {
+    for (;;) {
+      let id = "User-";
+      for (let i = 0; i < 5; i++) id += ID_ALPHABET[Math.floor(random() * ID_ALPHABET.length)];
+      if (!users.has(id)) return id;
+    }
+  };
+
   return {
-    newUserId() {
-      for (;;) {
-        let id = "User-";
-        for (let i = 0; i < 5; i++) id += ID_ALPHABET[Math.floor(random() * ID_ALPHABET.length)];
-        if (!liveIds.has(id)) {
-          liveIds.add(id);
-          return id;
-        }
-      }
+    createUser(session) {
+      const userId = newUserId();
+      const user: UserRecord<M> = { userId, name: userId, session, connections: new Set() };
+      users.set(userId, user);
+      sessions.set(session, userId);
+      return user;
     },
 
-    releaseUserId(userId) {
-      liveIds.delete(userId);
+    user: (userId) => users.get(userId),
+
+    userBySession(session) {
+      const userId = sessions.get(session);
+      return userId === undefined ? undefined : users.get(userId);
     },
 
-    claimName(name, userId) {
+    findUser(nameOrId) {
+      return users.get(nameOrId) ?? users.get(names.get(nameOrId.toLowerCase()) ?? "");
+    },
+
+    attach(user, member) {
+      user.connections.add(member);
+    },
+
+    detach(user, member) {
+      user.connections.delete(member);
+      if (user.connections.size > 0) return;
+      users.delete(user.userId);
+      sessions.delete(user.session);
+      const key = user.name.toLowerCase();
+      if (names.get(key) === user.userId) names.delete(key);
+    },
+
+    rename(user, name) {
       const key = name.toLowerCase();
       const holder = names.get(key);
-      if (holder !== undefined && holder !== userId) return "taken";
-      names.set(key, userId);
+      if (holder !== undefined && holder !== user.userId) return "taken";
+      const oldKey = user.name.toLowerCase();
+      if (names.get(oldKey) === user.userId) names.delete(oldKey);
+      names.set(key, user.userId);
+      user.name = name;
       return "ok";
     },
 
-    releaseName(name, userId) {
-      const key = name.toLowerCase();
-      if (names.get(key) === userId) names.delete(key);
-    },
-
     join(room, userId, member) {
-      let users = rooms.get(room);
-      if (users === undefined) {
-        users = new Map();
-        rooms.set(room, users);
+      let members = rooms.get(room);
+      if (members === undefined) {
+        members = new Map();
+        rooms.set(room, members);
       }
-      let connections = users.get(userId);
+      let connections = members.get(userId);
       const first = connections === undefined;
       if (connections === undefined) {
         connections = new Set();
-        users.set(userId, connections);
+        members.set(userId, connections);
       }
       connections.add(member);
       return first;
     },
 
     leave(room, userId, member) {
-      const users = rooms.get(room);
-      const connections = users?.get(userId);
-      if (users === undefined || connections === undefined || !connections.delete(member)) return false;
+      const members = rooms.get(room);
+      const connections = members?.get(userId);
+      if (members === undefined || connections === undefined || !connections.delete(member)) return false;
       if (connections.size > 0) return false;
-      users.delete(userId);
+      members.delete(userId);
       // An empty room costs nothing but its last id.
-      if (users.size === 0) rooms.delete(room);
+      if (members.size === 0) rooms.delete(room);
       return true;
     },
 
     *members(room) {
-      const users = rooms.get(room);
-      if (users === undefined) return;
-      for (const connections of users.values()) yield* connections;
+      const members = rooms.get(room);
+      if (members === undefined) return;
+      for (const connections of members.values()) yield* connections;
+    },
+
+    presence(room) {
+      const members = rooms.get(room);
+      if (members === undefined) return [];
+      const list: PresenceUser[] = [];
+      for (const userId of members.keys()) {
+        const user = users.get(userId);
+        if (user !== undefined) list.push({ userId, name: user.name });
+      }
+      return list.sort((a, b) => compareNames(a.name, b.name) || compareNames(a.userId, b.userId));
     },
 
     nextMessageId(room) {
@@ -103,8 +155,15 @@ export function createLocalRooms<M>(random: () => number = Math.random): RoomReg
       return id;
     },
 
-    roomCount() {
-      return rooms.size;
-    },
+    roomCount: () => rooms.size,
+    userCount: () => users.size,
   };
+}
+
+/** Case-insensitive first, so "bob" sorts next to "Bob"; code order breaks ties stably. */
+function compareNames(a: string, b: string): number {
+  const x = a.toLowerCase();
+  const y = b.toLowerCase();
+  if (x !== y) return x < y ? -1 : 1;
+  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -39,7 +39,7 @@ describe("one server, several clients", () => {
     expect(welcome.name).toBe(welcome.userId);
     expect(welcome.rooms).toEqual(["lobby"]);
     expect(welcome.session.length).toBeGreaterThanOrEqual(16);
-    expect(welcome.limits).toEqual({ maxContentBytes: 4096, maxPayloadBytes: 65536 });
+    expect(welcome.limits).toEqual({ maxContentBytes: 4096, maxPayloadBytes: 65536, maxRoomsPerConnection: 100 });
     expect(welcome.timestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     client.close();
   });
@@ -48,6 +48,8 @@ describe("one server, several clients", () => {
     const alice = await fresh("?name=alice");
     const bob = await fresh("?name=bob");
     alice.send("hello from alice");
+    // Two sockets race each other; order them so the ids are predictable.
+    await bob.next(isMessage("hello from alice"));
     bob.send(JSON.stringify({ type: "message", content: "hi from bob" }));
     for (const client of [alice, bob]) {
       const first = await client.next<Extract<ServerFrame, { type: "message" }>>(isMessage("hello from alice"));
@@ -91,6 +93,14 @@ describe("one server, several clients", () => {
   test.each([
     ["invalid JSON", "{not json", "bad_json"],
     ["an unknown type", '{"type":"teleport"}', "bad_frame"],
+    ["a join without a room", '{"type":"join"}', "bad_frame"],
+    ["a join of a bad room", '{"type":"join","room":"#Bad Room"}', "bad_room"],
+    ["a leave of a room not joined", '{"type":"leave","room":"nowhere"}', "not_in_room"],
+    ["a bad nick", '{"type":"nick","name":"no spaces"}', "bad_name"],
+    ["a reserved nick", '{"type":"nick","name":"User-zzzzz"}', "bad_name"],
+    ["a direct message to nobody", '{"type":"direct","to":"ghost","content":"boo"}', "no_such_user"],
+    ["a direct message without content", '{"type":"direct","to":"ghost"}', "bad_frame"],
+    ["a who for a bad room", '{"type":"who","room":"UPPER"}', "bad_room"],
     ["a missing content", '{"type":"message"}', "bad_frame"],
     ["a mistyped content", '{"type":"message","content":5}', "bad_frame"],
     ["an empty message", '{"type":"message","content":"   "}', "bad_frame"],
