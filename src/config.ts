@@ -44,7 +44,7 @@ function integer(min: number, max: number) {
 function seconds(min: number, max: number) {
   return (raw: string, flag: string): number => {
     const value = Number(raw);
-    if (raw.trim() === "" || !Number.isFinite(value) || value < min || value > max) {
+    if (!/^\d+(\.\d+)?$/.test(raw.trim()) || value < min || value > max) {
       throw new ConfigError(`${flag} must be a number of seconds from ${min} to ${max} (got '${raw}')`);
     }
     return value;
@@ -125,6 +125,8 @@ export type ClientOptions = ValuesOf<typeof clientOptions>;
 export interface Parsed<V> {
   values: V;
   positionals: string[];
+  /** The options given as flags on the command line (not from env or defaults). */
+  flagsGiven: Set<string>;
 }
 
 /**
@@ -162,7 +164,8 @@ export function readOptions<S extends Specs>(
       values[flag] = spec.default;
     }
   }
-  return { values: values as ValuesOf<S>, positionals: parsed.positionals };
+  const flagsGiven = new Set(Object.keys(parsed.values).filter((flag) => parsed.values[flag] !== undefined));
+  return { values: values as ValuesOf<S>, positionals: parsed.positionals, flagsGiven };
 }
 
 function describeParseArgsError(error: unknown): string {
@@ -173,8 +176,8 @@ function describeParseArgsError(error: unknown): string {
   if (missing) return `${missing[1]} needs a value`;
   const unexpected = /Unexpected argument '([^']+)'/.exec(text);
   if (unexpected) return `unexpected argument '${unexpected[1]}' (see --help)`;
-  // parseArgs messages are one sentence followed by advice; keep the sentence.
-  return text.split(". ")[0] ?? text;
+  // parseArgs messages are one sentence followed by advice (after ". " or ".\n"); keep the sentence.
+  return (text.split(/\.\s/)[0] ?? text).replace(/\s+/g, " ");
 }
 
 export function parseServerArgs(argv: string[], env: Record<string, string | undefined>): ServerOptions {
@@ -182,15 +185,15 @@ export function parseServerArgs(argv: string[], env: Record<string, string | und
 }
 
 export function parseClientArgs(argv: string[], env: Record<string, string | undefined>): ClientOptions {
-  const { values, positionals } = readOptions(clientOptions, argv, env, true);
+  // A URL argument beats CHAT_URL as --url does, so a bad CHAT_URL must not stop it.
+  const hasPositional = readOptions(clientOptions, argv, {}, true).positionals.length > 0;
+  const { values, positionals, flagsGiven } = readOptions(clientOptions, argv, hasPositional ? { ...env, CHAT_URL: undefined } : env, true);
   if (positionals.length > 1) {
     throw new ConfigError(`expected at most one URL argument (got ${positionals.length}: ${positionals.join(" ")})`);
   }
   const positional = positionals[0];
   if (positional !== undefined) {
-    if (argv.some((arg) => arg === "--url" || arg.startsWith("--url="))) {
-      throw new ConfigError("give the URL either as --url or as an argument, not both");
-    }
+    if (flagsGiven.has("url")) throw new ConfigError("give the URL either as --url or as an argument, not both");
     values.url = webSocketUrl(positional, "the URL argument");
   }
   return values;

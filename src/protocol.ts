@@ -45,6 +45,9 @@ export type ClientFrame =
 
 export type ClientFrameType = ClientFrame["type"];
 
+/** The frames that may carry a `ref` and so are answered with `ack` or `error`. */
+export type AckableFrame = Exclude<ClientFrame, { type: "ping" }>;
+
 /** A frame the server could not accept, with the code and text of the `error` frame it earns. */
 export interface FrameError {
   code: ErrorCode;

@@ -1,7 +1,7 @@
 // The client's WebSocket as an explicit state machine (connecting → connected →
 // closed) with numbered refs for every message it sends, so callers can wait for
 // the server's acks. Reconnection will grow here; the UI only sees the callbacks.
-import { parseServerFrame, type ServerFrame } from "../protocol.ts";
+import { parseServerFrame, type AckableFrame, type ServerFrame } from "../protocol.ts";
 
 export type ConnectionState = "connecting" | "connected" | "closed";
 
@@ -59,11 +59,11 @@ export class ChatConnection {
     this.socket.onerror = () => {};
   }
 
-  /** Sends a chat message with a fresh ref; returns the ref to match the ack. */
-  sendMessage(content: string): string {
+  /** Sends a frame with a fresh ref (the server answers it with `ack` or `error`). */
+  send(frame: AckableFrame): string {
     const ref = `c${this.nextRef++}`;
     this.pending.add(ref);
-    this.socket.send(JSON.stringify({ type: "message", content, ref }));
+    this.socket.send(JSON.stringify({ ...frame, ref }));
     return ref;
   }
 

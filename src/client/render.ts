@@ -1,12 +1,15 @@
 // Server frame → the text a person reads. Pure: no I/O, so it is unit-tested as is.
 import { createColors } from "picocolors";
 import type { ServerFrame } from "../protocol.ts";
-import { sanitize } from "./sanitize.ts";
+import { ACTION_PREFIX } from "./commands.ts";
+import { sanitize } from "../sanitize.ts";
 
 export interface RenderOptions {
   color: boolean;
   /** The userId the server gave this client, to mark its own messages. */
   selfId: string | undefined;
+  /** Label messages with their room (useful when the user is in more than one). */
+  showRoom?: boolean;
   /** Formats a frame's ISO timestamp; local HH:MM:SS by default. */
   formatTime?: (iso: string) => string;
 }
@@ -48,14 +51,34 @@ export function createRenderer(options: RenderOptions) {
 
   /** One frame as printable text (possibly several lines), or undefined for frames not shown. */
   return function render(frame: ServerFrame): string | undefined {
-    const time = c.dim(formatTime(typeof frame.timestamp === "string" ? frame.timestamp : ""));
+    const timeText = formatTime(typeof frame.timestamp === "string" ? frame.timestamp : "");
+    const time = c.dim(timeText);
     switch (frame.type) {
       case "message": {
         const name = sanitize(String(frame.name ?? frame.userId));
-        const own = frame.userId === options.selfId;
+        const own = options.selfId !== undefined && frame.userId === options.selfId;
+        const roomName = sanitize(String(frame.room));
+        const room = options.showRoom ? `${c.dim(`#${roomName}`)} ` : "";
+        const content = String(frame.content);
+        if (content.startsWith(ACTION_PREFIX)) {
+          return `${time} ${room}${c.bold(`* ${paintName(name)}`)} ${c.italic(sanitize(content.slice(ACTION_PREFIX.length)))}`;
+        }
         const label = own ? `${paintName(name)} ${c.dim("(you)")}` : paintName(name);
-        const prefixWidth = 9 + name.length + (own ? 6 : 0) + 2;
-        return `${time} ${c.bold(label)}: ${indentContinuation(sanitize(String(frame.content), true), prefixWidth)}`;
+        // The uncoloured width of everything before the content, to align continuation lines.
+        const prefixWidth = `${timeText} ${options.showRoom ? `#${roomName} ` : ""}${name}${own ? " (you)" : ""}: `.length;
+        return `${time} ${room}${c.bold(label)}: ${indentContinuation(sanitize(content, true), prefixWidth)}`;
+      }
+      case "direct": {
+        const isSelf = (userId: unknown) => options.selfId !== undefined && userId === options.selfId;
+        const from = isSelf(frame.from) ? "you" : sanitize(String(frame.fromName));
+        const to = isSelf(frame.to) ? "you" : sanitize(String(frame.toName));
+        return `${time} ${c.magenta(c.bold(`[dm] ${from} → ${to}:`))} ${c.magenta(sanitize(String(frame.content)))}`;
+      }
+      case "presence": {
+        const users = Array.isArray(frame.users) ? frame.users : [];
+        const names = users.map((u) => sanitize(String(u.name)));
+        const count = `${names.length} ${names.length === 1 ? "user" : "users"}`;
+        return `${time} ${c.dim(`-- #${sanitize(String(frame.room))} (${count}): ${names.join(", ") || "nobody"}`)}`;
       }
       case "system":
         return `${time} ${c.dim(`-- ${sanitize(String(frame.content))}`)}`;

@@ -1,11 +1,13 @@
-// The CLI client: banner, connection, stdin lines → messages, frames → screen.
+// The CLI client: banner, connection, stdin lines → frames, frames → screen.
 // Returns the process exit code instead of exiting, so the entry file stays tiny.
 import { clientOptions, ConfigError, helpText, parseClientArgs, type ClientOptions } from "../config.ts";
 import type { ServerFrame } from "../protocol.ts";
+import { sanitize } from "../sanitize.ts";
+import { complete, helpLines, isCommand, parseInput } from "./commands.ts";
 import { ChatConnection } from "./connection.ts";
 import { explainConnectFailure } from "./diagnose.ts";
 import { createRenderer } from "./render.ts";
-import { sanitize } from "./sanitize.ts";
+import { ClientState } from "./state.ts";
 import { createInteractiveTerminal, createPlainTerminal, type Terminal } from "./terminal.ts";
 
 const USAGE = "Usage: bun run src/client.ts [URL] [options]";
@@ -48,10 +50,11 @@ class ClientSession {
   private readonly terminal: Terminal;
   /** Human-readable status lines; with --json they go to stderr so stdout stays JSON. */
   private readonly status: (line: string) => void;
+  private readonly state = new ClientState();
   private render = createRenderer({ color: false, selfId: undefined });
   private connection!: ChatConnection;
-  /** Lines typed before the connection opened, sent once it does. */
-  private readonly queued: string[] = [];
+  /** Input lines not handled yet: they wait for the welcome, and commands for earlier acks. */
+  private readonly input: string[] = [];
   private inputEnded = false;
   private refused = 0;
   private finish!: (code: number) => void;
@@ -59,9 +62,11 @@ class ClientSession {
 
   constructor(private readonly options: ClientOptions) {
     this.interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY) && !options.json;
-    this.terminal = this.interactive ? createInteractiveTerminal(PROMPT) : createPlainTerminal();
+    this.terminal = this.interactive
+      ? createInteractiveTerminal(PROMPT, (line) => complete(line, this.state.names))
+      : createPlainTerminal();
     this.status = options.json ? (line) => process.stderr.write(`${line}\n`) : (line) => this.terminal.print(line);
-    this.setRenderer(undefined);
+    this.updateView();
   }
 
   run(): Promise<number> {
@@ -69,7 +74,11 @@ class ClientSession {
     this.status(`Connecting to ${this.options.url}...`);
     for (const line of BANNER) this.status(line);
 
-    this.terminal.onLine((line) => this.onInput(line));
+    this.terminal.onLine((line) => {
+      if (this.inputEnded) return;
+      this.input.push(line);
+      this.pump();
+    });
     this.terminal.onEnd(() => this.endInput());
     this.terminal.onInterrupt(() => void this.quit(0));
 
@@ -81,20 +90,22 @@ class ClientSession {
     return done;
   }
 
-  private setRenderer(selfId: string | undefined): void {
+  /** Re-derives what depends on who we are and where: the renderer and the prompt. */
+  private updateView(): void {
     const color = process.stdout.isTTY === true && !this.options["no-color"] && !this.options.json;
-    this.render = createRenderer({ color, selfId });
+    const { self, rooms, currentRoom } = this.state;
+    this.render = createRenderer({ color, selfId: self?.userId, showRoom: rooms.length > 1 });
+    const where = self === undefined ? "" : `[${sanitize(self.name)}${currentRoom === undefined ? "" : ` #${currentRoom}`}] `;
+    this.terminal.setPrompt(`${where}${PROMPT}`);
   }
 
   private onOpen(): void {
     this.status("Connected to WebSocket server");
-    for (const line of this.queued.splice(0)) this.connection.sendMessage(line);
     this.terminal.prompt();
-    this.maybeFinishDraining();
   }
 
   private onFrame(frame: ServerFrame, raw: string): void {
-    if (frame.type === "system" && frame.event === "welcome") this.setRenderer(frame.userId);
+    if (this.state.apply(frame)) this.updateView();
     if (frame.type === "error" && frame.ref !== undefined) this.refused++;
     if (this.options.json) {
       process.stdout.write(`${raw}\n`);
@@ -102,40 +113,87 @@ class ClientSession {
       const text = this.render(frame);
       if (text !== undefined) this.terminal.print(text);
     }
-    this.maybeFinishDraining();
-  }
-
-  private onInput(line: string): void {
-    if (this.inputEnded) return;
-    if (line.trim() === "exit") {
-      this.endInput();
-      return;
-    }
-    if (line.trim() !== "") {
-      if (this.connection.state === "connected") this.connection.sendMessage(line);
-      else this.queued.push(line);
-    }
-    this.terminal.prompt();
+    this.pump();
   }
 
   /**
-   * "exit", Ctrl+D or EOF on a pipe: stop reading, then quit once every line sent so
-   * far is acknowledged, so nothing typed before "exit" is lost.
+   * Handles queued input in order. Messages are pipelined, but a command waits until
+   * every earlier frame is answered, because it reads state those answers change
+   * ("/join #ops" then "/leave" leaves #ops). A person typing never notices; a
+   * script piped in gets the same result as a person would.
    */
+  private pump(): void {
+    while (this.input.length > 0 && !this.finished) {
+      if (this.state.self === undefined || this.connection.state !== "connected") return;
+      const line = this.input[0]!;
+      if (isCommand(line) && this.connection.pending.size > 0) return;
+      this.input.shift();
+      this.handleLine(line);
+    }
+    if (this.inputEnded && this.input.length === 0) this.maybeFinish();
+  }
+
+  private handleLine(line: string): void {
+    if (line.trim() === "exit") {
+      this.quitAfterAcks();
+      return;
+    }
+    if (line.trim() !== "") this.runCommand(line);
+    if (!this.inputEnded) this.terminal.prompt();
+  }
+
+  private runCommand(line: string): void {
+    const command = parseInput(line, this.state.currentRoom);
+    switch (command.kind) {
+      case "send":
+        this.connection.send(command.frame);
+        return;
+      case "rooms": {
+        const { rooms, currentRoom } = this.state;
+        this.status(rooms.length === 0 ? "You are in no room" : `Your rooms: ${rooms.map((r) => `#${r}`).join(", ")} (current: #${currentRoom})`);
+        return;
+      }
+      case "help":
+        for (const text of helpLines()) this.status(text);
+        return;
+      case "quit":
+        this.quitAfterAcks();
+        return;
+      case "usage":
+        // Nothing was sent; in a script this counts as a refused line.
+        this.refused++;
+        this.status(command.text);
+        return;
+      default: {
+        const unhandled: never = command;
+        throw new Error(`unhandled command ${JSON.stringify(unhandled)}`);
+      }
+    }
+  }
+
+  /**
+   * "exit", /quit, Ctrl+D or EOF on a pipe: stop reading; lines already read are
+   * still handled, and the client quits once every frame sent is acknowledged, so
+   * nothing typed before "exit" is lost.
+   */
+  /** "exit" and /quit: lines read after them are dropped (at EOF they are all handled). */
+  private quitAfterAcks(): void {
+    this.input.length = 0;
+    this.endInput();
+  }
+
   private endInput(): void {
     if (this.inputEnded) return;
     this.inputEnded = true;
     this.terminal.close();
     if (this.connection.state !== "connected" && this.interactive) void this.quit(0);
-    else this.maybeFinishDraining();
+    else this.pump();
   }
 
-  private maybeFinishDraining(): void {
-    if (!this.inputEnded || this.connection.state !== "connected") return;
-    if (this.queued.length === 0 && this.connection.pending.size === 0) {
-      // A piped line the server refused was shown as an error; say so in the exit code too.
-      void this.quit(this.refused > 0 && !this.interactive ? 1 : 0);
-    }
+  private maybeFinish(): void {
+    if (this.connection.state !== "connected" || this.connection.pending.size > 0) return;
+    // A piped line the server refused was shown as an error; say so in the exit code too.
+    void this.quit(this.refused > 0 && !this.interactive ? 1 : 0);
   }
 
   private async onClose(info: { code: number; reason: string; wasOpen: boolean; byUs: boolean }): Promise<void> {
@@ -146,8 +204,8 @@ class ClientSession {
       return;
     }
     const detail = info.reason ? `${info.code} ${sanitize(info.reason)}` : String(info.code);
-    const unsent = this.connection.pending.size + this.queued.length;
-    this.fail(`Disconnected from server (${detail})${unsent > 0 ? `; ${unsent} message(s) were not acknowledged` : ""}`);
+    const unsent = this.connection.pending.size + this.input.length;
+    this.fail(`Disconnected from server (${detail})${unsent > 0 ? `; ${unsent} line(s) were not acknowledged` : ""}`);
   }
 
   private fail(message: string): void {

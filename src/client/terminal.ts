@@ -8,6 +8,8 @@ export interface Terminal {
   print(text: string): void;
   /** Shows the prompt (interactive only). */
   prompt(): void;
+  /** Changes the prompt text, redrawing it if it is showing. */
+  setPrompt(text: string): void;
   onLine(handler: (line: string) => void): void;
   /** End of input: EOF on a pipe, Ctrl+D on an empty prompt. */
   onEnd(handler: () => void): void;
@@ -15,28 +17,49 @@ export interface Terminal {
   close(): void;
 }
 
-export function createInteractiveTerminal(promptText: string): Terminal {
-  const rl = readline.createInterface({ input: process.stdin, output: process.stdout, terminal: true, prompt: promptText });
+export type Completer = (line: string) => [string[], string];
+
+export function createInteractiveTerminal(promptText: string, completer?: Completer): Terminal {
+  const rl = readline.createInterface({
+    input: process.stdin,
+    output: process.stdout,
+    terminal: true,
+    prompt: promptText,
+    ...(completer ? { completer } : {}),
+  });
   const out = process.stdout;
   let prompting = false;
   let closed = false;
+  // Goes to the start of the prompt (the input may wrap onto several rows) and clears
+  // from there down; the caller then writes and redraws the prompt with the partial input.
+  const clearPromptArea = () => {
+    readline.moveCursor(out, 0, -rl.getCursorPos().rows);
+    readline.cursorTo(out, 0);
+    readline.clearScreenDown(out);
+  };
   return {
     print(text) {
       if (!prompting) {
         out.write(`${text}\n`);
         return;
       }
-      // Go to the start of the prompt (the input may wrap onto several rows), clear
-      // it, print the message, then redraw the prompt with the partial input.
-      readline.moveCursor(out, 0, -rl.getCursorPos().rows);
-      readline.cursorTo(out, 0);
-      readline.clearScreenDown(out);
+      clearPromptArea();
       out.write(`${text}\n`);
       rl.prompt(true);
     },
     prompt() {
       prompting = true;
       rl.prompt();
+    },
+    setPrompt(text) {
+      if (text === rl.getPrompt()) return;
+      if (!prompting) {
+        rl.setPrompt(text);
+        return;
+      }
+      clearPromptArea();
+      rl.setPrompt(text);
+      rl.prompt(true);
     },
     onLine: (handler) => rl.on("line", handler),
     onEnd: (handler) => rl.on("close", () => closed || handler()),
@@ -57,6 +80,7 @@ export function createPlainTerminal(write: (text: string) => void = (t) => proce
   return {
     print: (text) => write(`${text}\n`),
     prompt: () => {},
+    setPrompt: () => {},
     onLine: (handler) => rl.on("line", handler),
     onEnd: (handler) => rl.on("close", () => closed || handler()),
     onInterrupt: (handler) => process.on("SIGINT", handler),

@@ -1,6 +1,15 @@
 // One line per event on stderr, with a level; text for people, JSON for machines.
 import type { LogLevel } from "../config.ts";
 
+// JSON.stringify escapes C0 controls but leaves DEL, C1 and bidi controls raw; a log
+// line shown in a terminal must not carry them (a close reason comes from the peer).
+const RAW_AFTER_JSON = /[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/** JSON text with every control character escaped: valid JSON, inert in a terminal. */
+function safeJson(value: unknown): string {
+  return JSON.stringify(value).replace(RAW_AFTER_JSON, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
 export type LogFields = Record<string, string | number | boolean | undefined>;
@@ -29,15 +38,21 @@ export function createLogger(options: LoggerOptions): Logger {
     if (RANK[level] < threshold) return;
     const time = now().toISOString();
     if (options.format === "json") {
-      write(`${JSON.stringify({ time, level, event, ...fields })}\n`);
+      // Fields never overwrite time, level or event.
+      const record: Record<string, unknown> = { time, level, event };
+      for (const [key, value] of Object.entries(fields)) if (!(key in record)) record[key] = value;
+      write(`${safeJson(record)}\n`);
       return;
     }
     let line = `${time} ${level.toUpperCase().padEnd(5)} ${event}`;
     for (const [key, value] of Object.entries(fields)) {
       if (value === undefined) continue;
-      // Quote values with spaces or quotes so the line stays parseable as key=value pairs.
+      // Quote values with spaces, quotes or controls so the line stays one line of
+      // key=value pairs and nothing in it is interpreted by a terminal.
       const text = String(value);
-      line += ` ${key}=${/[\s"=]/.test(text) || text === "" ? JSON.stringify(text) : text}`;
+      const plain = text !== "" && !/[\s"=\x00-\x1f]/.test(text) && !RAW_AFTER_JSON.test(text);
+      RAW_AFTER_JSON.lastIndex = 0;
+      line += ` ${key}=${plain ? text : safeJson(text)}`;
     }
     write(`${line}\n`);
   };

@@ -10,7 +10,7 @@ import {
   type ClientFrame,
   type SystemFrame,
 } from "../protocol.ts";
-import { currentRoom, roomTopic, sendError, sendFrame, userTopic, type ChatSocket } from "./connection.ts";
+import { currentRoom, roomTopic, sendError, sendFrame, sendText, userTopic, type ChatSocket } from "./connection.ts";
 import type { ChatContext } from "./handlers.ts";
 
 type Frame<T extends ClientFrame["type"]> = Extract<ClientFrame, { type: T }>;
@@ -132,6 +132,7 @@ export function onWho(ctx: ChatContext, ws: ChatSocket, frame: Frame<"who">): vo
     return;
   }
   sendFrame(ws, { type: "presence", room, users: ctx.rooms.presence(room), timestamp: timestamp() }, ctx.metrics);
+  ack(ctx, ws, frame.ref);
 }
 
 // ---------------------------------------------------------------- names
@@ -159,11 +160,13 @@ function changeName(ctx: ChatContext, ws: ChatSocket, name: string, ref: string 
     type: "system", event: "nick", userId: user.userId, name, oldName,
     content: `${oldName} is now known as ${name}`, timestamp: timestamp(),
   });
-  const rooms = new Set<string>();
-  for (const connection of user.connections) for (const room of connection.data.rooms) rooms.add(room);
-  for (const room of rooms) ctx.publish(roomTopic(room), notice);
-  // Connections of this user that share no room with the notice still learn their new name.
-  if (rooms.size === 0) ctx.publish(userTopic(user.userId), notice);
+  // Everyone who shares a room with the user, and the user's own connections, hears
+  // it once, however many rooms they share: a rename is rare, so a loop is fine here.
+  const audience = new Set<ChatSocket>(user.connections);
+  for (const connection of user.connections) {
+    for (const room of connection.data.rooms) for (const member of ctx.rooms.members(room)) audience.add(member);
+  }
+  for (const member of audience) sendText(member, notice, ctx.metrics);
   return true;
 }
 

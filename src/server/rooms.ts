@@ -87,7 +87,8 @@ export function createLocalRooms<M>(random: () => number = Math.random): RoomReg
 
     detach(user, member) {
       user.connections.delete(member);
-      if (user.connections.size > 0) return;
+      // Only the live record may release the id: a stale one must not evict its successor.
+      if (user.connections.size > 0 || users.get(user.userId) !== user) return;
       users.delete(user.userId);
       sessions.delete(user.session);
       const key = user.name.toLowerCase();

@@ -161,7 +161,9 @@ describe("in a terminal (tmux)", () => {
   test("shows the banner and prompt, keeps the partial line under incoming messages, quits on Ctrl+C", async () => {
     startUi(`${server.url} --name tess`);
     await waitForScreen(/Enter message \(or "exit" to quit\):$/m);
-    expect(cursorColumn()).toBe(PROMPT.length);
+    // The original prompt, after your name and current room.
+    expect(screen().trimEnd().split("\n").at(-1)).toBe(`[tess #lobby] ${PROMPT.trimEnd()}`);
+    expect(cursorColumn()).toBe(`[tess #lobby] ${PROMPT}`.length);
     const top = screen().split("\n");
     expect(top.slice(0, 7)).toEqual([`Connecting to ${server.url}...`, ...BANNER, "Connected to WebSocket server"]);
 
@@ -171,7 +173,7 @@ describe("in a terminal (tmux)", () => {
     other.send("interrupting message");
     const during = await waitForScreen(/uma: interrupting message/);
     const lines = during.trimEnd().split("\n");
-    expect(lines.at(-1)).toBe('Enter message (or "exit" to quit): half typed');
+    expect(lines.at(-1)).toBe(`[tess #lobby] ${PROMPT}half typed`);
     expect(lines.at(-2)).toMatch(/^\d\d:\d\d:\d\d uma: interrupting message$/);
 
     tmux("send-keys", "-t", "ui", " and sent", "Enter");

@@ -126,6 +126,9 @@ describe("names", () => {
     }
     expect(await a.next((f) => f.type === "ack")).toMatchObject({ ref: "n" });
     a.send("with my new name");
+    await inN2.next(isMessage("with my new name"));
+    // a shares two rooms with itself and one with each watcher: everyone hears it once.
+    for (const client of [a, inN1, inN2]) expect(client.frames.filter(isSystem("nick"))).toHaveLength(1);
     expect(await inN2.next(isMessage("with my new name"))).toMatchObject({ name: newName });
   });
 

@@ -45,9 +45,9 @@ export const HOSTILE_UNITS: readonly string[] = [
   "\ud800", "\udbff", "\udc00", "\udfff", "中", "ع", "😀",
 ];
 
-/** A random string of hostile units, usually short, now and then thousands of units long. */
+/** A random string of hostile units, usually short, one time in 200 thousands of units long. */
 export function hostileString(p: Picker): string {
-  const length = p.chance(0.02) ? 1000 + p.int(5000) : p.int(40);
+  const length = p.chance(0.005) ? 1000 + p.int(5000) : p.int(40);
   let text = "";
   for (let i = 0; i < length; i++) text += p.pick(HOSTILE_UNITS);
   return text;

@@ -1,0 +1,124 @@
+// Slash commands of the CLI client, driven through stdin against a real server.
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { cleanup, LineCollector, ROOT, runCommand, startServer, TestClient, type ServerProcess } from "../helpers.ts";
+
+setDefaultTimeout(20_000);
+
+let server: ServerProcess;
+beforeAll(async () => {
+  server = await startServer();
+});
+afterAll(cleanup);
+
+/** A CLI client whose stdin stays open, so the test can type into it line by line. */
+function liveClient(...args: string[]) {
+  const proc = Bun.spawn(["bun", "src/client.ts", server.url, ...args], {
+    cwd: ROOT,
+    stdin: "pipe",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const out = new LineCollector(proc.stdout);
+  return {
+    proc,
+    out,
+    type(line: string) {
+      proc.stdin.write(`${line}\n`);
+      proc.stdin.flush();
+    },
+    async end() {
+      proc.stdin.end();
+      return proc.exited;
+    },
+  };
+}
+
+const piped = (stdin: string, ...args: string[]) => runCommand(["bun", "src/client.ts", server.url, ...args], { stdin });
+
+describe("slash commands through stdin", () => {
+  test("a direct message between two CLI clients", async () => {
+    const ann = liveClient("--name", "ann");
+    const ben = liveClient("--name", "ben");
+    await ann.out.waitFor("Welcome, ann");
+    await ben.out.waitFor("Welcome, ben");
+    ann.type("/msg ben  hello,   ben");
+    expect(await ben.out.waitFor("[dm]")).toMatch(/^\d\d:\d\d:\d\d \[dm\] ann → you: hello,   ben$/);
+    expect(await ann.out.waitFor("[dm]")).toMatch(/\[dm\] you → ben: hello,   ben$/);
+    ben.type("/msg ann thanks");
+    await ann.out.waitFor("ben → you: thanks");
+    expect(await ann.end()).toBe(0);
+    expect(await ben.end()).toBe(0);
+  });
+
+  test("/join, /who, /rooms, /me and /leave", async () => {
+    const watcher = await TestClient.connect(`${server.url}/?name=watcher&room=ops`);
+    const result = await piped(
+      ["/join #ops", "/who", "/rooms", "/me deploys", "/leave #ops", "/rooms", "back in the lobby"].join("\n") + "\n",
+      "--name", "joiner",
+    );
+    expect(result.code).toBe(0);
+    const out = result.stdout;
+    expect(out).toMatch(/-- joiner joined #ops/);
+    expect(out).toMatch(/-- #ops \(2 users\): joiner, watcher/);
+    expect(out).toContain("Your rooms: #lobby, #ops (current: #ops)");
+    expect(out).toMatch(/#ops \* joiner deploys/);
+    expect(out).toMatch(/-- joiner left #ops/);
+    expect(out).toContain("Your rooms: #lobby (current: #lobby)");
+    expect(out).toMatch(/joiner \(you\): back in the lobby$/m);
+    // Other clients see the action as plain text with the /me marker.
+    await watcher.next((f) => f.type === "message" && f.content === "/me deploys");
+    watcher.close();
+  });
+
+  test("/nick renames, and the next messages carry the new name", async () => {
+    const result = await piped("/nick newname\nunder a new name\n", "--name", "oldname");
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain("-- oldname is now known as newname");
+    expect(result.stdout).toMatch(/newname \(you\): under a new name/);
+  });
+
+  test("/help lists every command", async () => {
+    const result = await piped("/help\n");
+    for (const command of ["/join", "/leave", "/nick", "/who", "/msg", "/rooms", "/me", "/help", "/quit"]) {
+      expect(result.stdout).toContain(command);
+    }
+  });
+
+  test("/quit quits like exit", async () => {
+    const result = await piped("/quit\nnot sent\n");
+    expect(result.code).toBe(0);
+    expect(result.stdout).not.toContain("not sent");
+  });
+
+  test.each([
+    ["/bogus", "unknown command /bogus; /help lists the commands"],
+    ["/join", "usage: /join #room"],
+    ["/join Not-Lower", "'Not-Lower' is not a room name"],
+    ["/nick two words", "usage: /nick name"],
+    ["/nick User-fake", "names starting with 'User-' are reserved"],
+    ["/msg someone", "usage: /msg name text"],
+    ["/who #a #b", "usage: /who [#room]"],
+    ["/me", "usage: /me action"],
+  ])("%s prints a one-line usage message and sends nothing", async (line, message) => {
+    const watcher = await TestClient.connect(server.url);
+    await watcher.welcome();
+    const result = await piped(`${line}\n`);
+    expect(result.stdout).toContain(message);
+    expect(result.code).toBe(1);
+    await Bun.sleep(50);
+    expect(watcher.ofType("message")).toEqual([]);
+    watcher.close();
+  });
+
+  test("server refusals of commands are shown as errors", async () => {
+    const result = await piped("/msg nobody-at-all hi\n/leave #never-joined\n");
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/error \[no_such_user\]/);
+    expect(result.stdout).toMatch(/error \[not_in_room\]: you are not in #never-joined/);
+  });
+
+  test("//text sends a message that starts with a slash", async () => {
+    const result = await piped("//not a command\n", "--name", "slasher");
+    expect(result.stdout).toMatch(/slasher \(you\): \/not a command$/m);
+  });
+});

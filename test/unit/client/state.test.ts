@@ -1,0 +1,60 @@
+import { describe, expect, test } from "bun:test";
+import type { ServerFrame } from "../../../src/protocol.ts";
+import { ClientState } from "../../../src/client/state.ts";
+
+const T = "2026-01-01T00:00:00.000Z";
+const limits = { maxContentBytes: 4096, maxPayloadBytes: 65536, maxRoomsPerConnection: 100 };
+const welcome: ServerFrame = {
+  type: "system", event: "welcome", content: "hi", userId: "User-me000", name: "me", rooms: ["lobby"], session: "s", limits, timestamp: T,
+};
+const system = (event: "join" | "leave", userId: string, room: string): ServerFrame =>
+  ({ type: "system", event, userId, name: userId, room, content: "", timestamp: T });
+
+describe("ClientState", () => {
+  test("the welcome gives identity and rooms", () => {
+    const state = new ClientState();
+    expect(state.apply(welcome)).toBe(true);
+    expect(state.self).toEqual({ userId: "User-me000", name: "me" });
+    expect(state.currentRoom).toBe("lobby");
+  });
+
+  test("our own joins and leaves change the rooms; the last joined is current", () => {
+    const state = new ClientState();
+    state.apply(welcome);
+    state.apply(system("join", "User-me000", "dev"));
+    state.apply(system("join", "User-me000", "ops"));
+    expect(state.rooms).toEqual(["lobby", "dev", "ops"]);
+    state.apply(system("join", "User-me000", "dev"));
+    expect(state.rooms).toEqual(["lobby", "ops", "dev"]);
+    state.apply(system("leave", "User-me000", "dev"));
+    expect(state.currentRoom).toBe("ops");
+  });
+
+  test("other people's joins and leaves do not change our rooms", () => {
+    const state = new ClientState();
+    state.apply(welcome);
+    expect(state.apply(system("join", "User-other", "dev"))).toBe(false);
+    expect(state.apply(system("leave", "User-other", "lobby"))).toBe(false);
+    expect(state.rooms).toEqual(["lobby"]);
+    expect(state.names.has("User-other")).toBe(true);
+  });
+
+  test("a nick renames us only when it is ours, and updates the known names", () => {
+    const state = new ClientState();
+    state.apply(welcome);
+    const nick = (userId: string, oldName: string, name: string): ServerFrame =>
+      ({ type: "system", event: "nick", userId, name, oldName, content: "", timestamp: T });
+    expect(state.apply(nick("User-other", "bob", "robert"))).toBe(false);
+    expect(state.self?.name).toBe("me");
+    expect(state.apply(nick("User-me000", "me", "myself"))).toBe(true);
+    expect(state.self?.name).toBe("myself");
+    expect([...state.names]).toEqual(["robert", "myself"]);
+  });
+
+  test("names are learned from messages and presence", () => {
+    const state = new ClientState();
+    state.apply({ type: "message", id: 1, room: "lobby", userId: "User-a", name: "ann", content: "x", timestamp: T });
+    state.apply({ type: "presence", room: "lobby", users: [{ userId: "User-b", name: "ben" }], timestamp: T });
+    expect([...state.names].sort()).toEqual(["ann", "ben"]);
+  });
+});
