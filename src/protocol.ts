@@ -15,6 +15,9 @@ export const ERROR_CODES = [
   "not_in_room",
   "no_such_user",
   "unauthorized",
+  // Not in PROTOCOL.md v1: the server could not store the frame (its history store
+  // failed); nothing was published, and the same ref may be sent again.
+  "unavailable",
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -28,6 +31,8 @@ export const CloseCode = {
 } as const;
 
 const MAX_REF_LENGTH = 64;
+export const MAX_HISTORY_LIMIT = 500;
+export const DEFAULT_HISTORY_LIMIT = 50;
 const NAME_PATTERN = /^[A-Za-z0-9_.-]{1,32}$/;
 const RESERVED_NAME_PREFIX = /^user-/i;
 const ROOM_PATTERN = /^[a-z0-9_-]{1,64}$/;
@@ -36,6 +41,7 @@ const ROOM_PATTERN = /^[a-z0-9_-]{1,64}$/;
 
 export type ClientFrame =
   | { type: "message"; content: string; room?: string; ref?: string }
+  | { type: "history"; room: string; before?: number; limit?: number; ref?: string }
   | { type: "join"; room: string; since?: number; ref?: string }
   | { type: "leave"; room: string; ref?: string }
   | { type: "nick"; name: string; ref?: string }
@@ -126,6 +132,20 @@ export function parseClientFrame(text: string, limits: ParseLimits): ParseResult
       const problem = contentProblem(raw.content, limits, ref);
       if (problem) return problem;
       return ok({ type: "direct", to: raw.to, content: raw.content }, ref);
+    }
+    case "history": {
+      const room = requiredRoom(raw.room, ref);
+      if (typeof room !== "string") return room;
+      if (raw.before !== undefined && !(Number.isSafeInteger(raw.before) && (raw.before as number) >= 1)) {
+        return fail("bad_frame", "'before' must be a message id (a whole number of 1 or more)", ref);
+      }
+      if (raw.limit !== undefined && !(Number.isSafeInteger(raw.limit) && (raw.limit as number) >= 1 && (raw.limit as number) <= MAX_HISTORY_LIMIT)) {
+        return fail("bad_frame", `'limit' must be a whole number from 1 to ${MAX_HISTORY_LIMIT}`, ref);
+      }
+      const frame: ClientFrame = { type: "history", room };
+      if (raw.before !== undefined) frame.before = raw.before as number;
+      if (raw.limit !== undefined) frame.limit = raw.limit as number;
+      return ok(frame, ref);
     }
     case "ping":
       return { ok: true, frame: { type: "ping" } };
@@ -249,6 +269,7 @@ export type SystemFrame = Stamped & { type: "system"; content: string } & (
     | { event: "welcome"; userId: string; name: string; rooms: string[]; session: string; limits: Limits }
     | { event: "join" | "leave"; room: string; userId: string; name: string }
     | { event: "nick"; userId: string; name: string; oldName: string }
+    | { event: "gap"; room: string; missed: number }
     | { event: "shutdown" }
     | { event: "notice" }
   );
@@ -275,6 +296,15 @@ export interface DirectFrame extends Stamped {
   content: string;
 }
 
+export interface HistoryFrame extends Stamped {
+  type: "history";
+  room: string;
+  /** In id order. */
+  messages: MessageFrame[];
+  /** True when nothing older than the first message exists. */
+  complete: boolean;
+}
+
 export interface AckFrame extends Stamped {
   type: "ack";
   ref: string;
@@ -293,7 +323,15 @@ export interface PongFrame extends Stamped {
   type: "pong";
 }
 
-export type ServerFrame = MessageFrame | SystemFrame | PresenceFrame | DirectFrame | AckFrame | ErrorFrame | PongFrame;
+export type ServerFrame =
+  | MessageFrame
+  | SystemFrame
+  | PresenceFrame
+  | DirectFrame
+  | HistoryFrame
+  | AckFrame
+  | ErrorFrame
+  | PongFrame;
 
 /** ISO 8601 UTC with milliseconds, as every server frame carries. */
 export function timestamp(now: Date = new Date()): string {

@@ -2,6 +2,9 @@
 // shut down cleanly on SIGINT/SIGTERM.
 import { ConfigError, helpText, parseServerArgs, serverOptions } from "./config.ts";
 import { createChatServer, type ChatServer } from "./server/chat-server.ts";
+import { createMemoryHistory } from "./server/history/memory.ts";
+import { createSqliteHistory } from "./server/history/sqlite.ts";
+import type { HistoryStore } from "./server/history/store.ts";
 import { createLogger } from "./server/log.ts";
 
 const USAGE = "Usage: bun run src/server.ts [options]";
@@ -21,6 +24,14 @@ function main(): void {
   }
 
   const log = createLogger({ level: options["log-level"], format: options["log-format"] });
+  const historyOptions = { historyLimit: options["history-limit"] };
+  let history: HistoryStore;
+  try {
+    history = options.db === ":memory:" ? createMemoryHistory(historyOptions) : createSqliteHistory(options.db, historyOptions);
+  } catch (error) {
+    console.error(`error: cannot open the history database ${options.db}: ${(error as Error).message}`);
+    process.exit(1);
+  }
   let chat: ChatServer;
   try {
     chat = createChatServer({
@@ -30,6 +41,8 @@ function main(): void {
       maxPayloadBytes: options["max-payload"],
       backpressureLimit: options["backpressure-limit"],
       maxRoomsPerConnection: options["max-rooms"],
+      history,
+      graceMs: options.grace * 1000,
       heartbeatSeconds: options.heartbeat,
       shutdownLingerMs: options["shutdown-linger"] * 1000,
       log,

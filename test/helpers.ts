@@ -75,9 +75,13 @@ export interface ServerProcess {
   stderr: LineCollector;
 }
 
-/** Starts `bun src/server.ts` as a user would, on a free port, and waits for the listening line. */
+/**
+ * Starts `bun src/server.ts` as a user would, on a free port, and waits for the
+ * listening line. Unless the test says otherwise: history in memory (no files left
+ * behind) and no grace period (a leave is announced at once); later flags win.
+ */
 export async function startServer(args: string[] = [], env: Record<string, string> = {}): Promise<ServerProcess> {
-  const proc = Bun.spawn(["bun", "src/server.ts", "--port", "0", "--host", "127.0.0.1", ...args], {
+  const proc = Bun.spawn(["bun", "src/server.ts", "--port", "0", "--host", "127.0.0.1", "--db", ":memory:", "--grace", "0", ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdin: "ignore",

@@ -2,9 +2,13 @@
 // shutdown. What happens per frame is in handlers.ts.
 import type { Server } from "bun";
 import { CloseCode, encode, timestamp } from "../protocol.ts";
-import { dropSlowReader, sendText, type ChatSocket, type ConnectionData } from "./connection.ts";
+import { dropSlowReader, roomTopic, sendText, type ChatSocket, type ConnectionData } from "./connection.ts";
 import { handleMessage, type ChatContext } from "./handlers.ts";
-import { handleClose, handleOpen } from "./membership.ts";
+import { createMemoryHistory } from "./history/memory.ts";
+import type { HistoryStore } from "./history/store.ts";
+import { handleClose, handleOpen } from "./lifecycle.ts";
+import { persistSession } from "./membership.ts";
+import { MessageLog } from "./message-log.ts";
 import { silentLogger, type Logger } from "./log.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
 import { createLocalRooms, type UserRecord } from "./rooms.ts";
@@ -22,6 +26,12 @@ export interface ChatServerOptions {
   backpressureLimit: number;
   /** Rooms one connection may be in at once. @default 100 */
   maxRoomsPerConnection: number;
+  /** Where messages and sessions are kept. @default an in-memory store of historyLimit messages per room */
+  history?: HistoryStore;
+  /** Messages kept per room by the default in-memory store. @default 10000 */
+  historyLimit: number;
+  /** How long a user whose last connection dropped stays present and resumable. @default 30000 */
+  graceMs: number;
   /** Seconds between heartbeat pings. @default 30 */
   heartbeatSeconds: number;
   /**
@@ -47,6 +57,8 @@ export const defaultChatServerOptions = {
   maxPayloadBytes: 64 * 1024,
   backpressureLimit: 1 << 20,
   maxRoomsPerConnection: 100,
+  historyLimit: 10_000,
+  graceMs: 30_000,
   heartbeatSeconds: 30,
   shutdownLingerMs: 300,
 } satisfies Partial<ChatServerOptions>;
@@ -64,6 +76,22 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
   // Assigned right after Bun.serve returns; handlers run only after that.
   let server!: Server<ConnectionData>;
 
+  const history = options.history ?? createMemoryHistory({ historyLimit: options.historyLimit });
+  const rooms = createLocalRooms<ChatSocket>();
+  const bootTime = Date.now();
+  const messages = new MessageLog({
+    store: history,
+    publish(room, text) {
+      metrics.messagesPublished++;
+      // 0: Bun dropped the frame for a subscriber at its backpressure limit. Only then
+      // is the room scanned, so the ordinary path never loops over sockets.
+      if (server.publish(roomTopic(room), text) !== 0) return;
+      for (const member of rooms.members(room)) {
+        if (member.getBufferedAmount() >= options.backpressureLimit) dropSlowReader(member, metrics);
+      }
+    },
+    onStoreError: (error) => log.error("history_write_failed", { message: String(error) }),
+  });
   const ctx: ChatContext = {
     limits: {
       maxContentBytes: options.maxContentBytes,
@@ -71,12 +99,21 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
       maxRoomsPerConnection: options.maxRoomsPerConnection,
       backpressureLimit: options.backpressureLimit,
     },
-    rooms: createLocalRooms<ChatSocket>(),
+    rooms,
+    history,
+    messages,
     metrics,
     log,
+    graceMs: options.graceMs,
+    bootTime,
+    away: new Map(),
+    savedSessions: new Set(),
     publish: (topic, text) => server.publish(topic, text),
     newSession: () => Buffer.from(crypto.getRandomValues(new Uint8Array(18))).toString("base64url"),
   };
+  // Sessions stored by an earlier run and not resumed within one grace period are gone.
+  const sessionSweep = setTimeout(() => history.deleteSessionsBefore(bootTime), options.graceMs);
+  sessionSweep.unref();
 
   server = Bun.serve({
     port: options.port,
@@ -148,6 +185,11 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
 
   async function shutdown(): Promise<void> {
     clearInterval(heartbeat);
+    clearTimeout(sessionSweep);
+    // What was accepted is stored and published before anyone is told to go.
+    await messages.flush();
+    // Everyone may come back to the next run of this server within the grace period.
+    for (const ws of sockets) persistSession(ctx, ws.data.user, ws.data.rooms);
     const notice = encode({ type: "system", event: "shutdown", content: "Server is shutting down", timestamp: timestamp() });
     for (const ws of sockets) {
       ws.data.closing = "shutdown";
@@ -157,6 +199,8 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
     // Bun runs each close handler inside close(), so every socket is gone by now.
     await Bun.sleep(options.shutdownLingerMs);
     await server.stop(true);
+    for (const { timer } of ctx.away.values()) clearTimeout(timer);
+    history.close();
   }
 
   return {

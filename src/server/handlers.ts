@@ -1,26 +1,30 @@
 // What the server does with each client frame: parse, then one function per frame
-// type, all sharing one context. Bun wiring lives in chat-server.ts; identity and
-// membership in membership.ts.
-import { parseClientFrame, timestamp, type ClientFrame, type Limits, type MessageFrame } from "../protocol.ts";
-import {
-  currentRoom,
-  dropSlowReader,
-  roomTopic,
-  sendError,
-  sendFrame,
-  userTopic,
-  type ChatSocket,
-} from "./connection.ts";
+// type, all sharing one context. Bun wiring lives in chat-server.ts; connecting and
+// resuming in lifecycle.ts; rooms, names and history in membership.ts.
+import { parseClientFrame, timestamp, type ClientFrame, type Limits } from "../protocol.ts";
+import { currentRoom, sendError, sendFrame, userTopic, type ChatSocket } from "./connection.ts";
+import type { HistoryStore } from "./history/store.ts";
 import type { Logger } from "./log.ts";
-import { ack, onJoin, onLeave, onNick, onWho } from "./membership.ts";
+import { ack, onHistory, onJoin, onLeave, onNick, onWho, persistSession } from "./membership.ts";
+import type { MessageLog } from "./message-log.ts";
 import type { Metrics } from "./metrics.ts";
 import type { RoomRegistry } from "./rooms.ts";
 
 export interface ChatContext {
   readonly limits: Limits & { backpressureLimit: number };
   readonly rooms: RoomRegistry<ChatSocket>;
+  readonly history: HistoryStore;
+  readonly messages: MessageLog;
   readonly metrics: Metrics;
   readonly log: Logger;
+  /** How long a user whose last connection dropped stays present and resumable. */
+  readonly graceMs: number;
+  /** When this process started: sessions stored before it are resumable for one grace period. */
+  readonly bootTime: number;
+  /** Users in their grace period: the rooms to restore and the timer that ends it. */
+  readonly away: Map<string, { rooms: string[]; timer: ReturnType<typeof setTimeout> }>;
+  /** Sessions written to the store (kept up to date as rooms and names change). */
+  readonly savedSessions: Set<string>;
   /** Publishes one serialised frame to every subscriber of a topic (Bun's server.publish). */
   publish(topic: string, text: string): number;
   newSession(): string;
@@ -56,6 +60,8 @@ function dispatch(ctx: ChatContext, ws: ChatSocket, frame: ClientFrame): void {
       return onNick(ctx, ws, frame);
     case "who":
       return onWho(ctx, ws, frame);
+    case "history":
+      return onHistory(ctx, ws, frame);
     case "direct":
       return onDirect(ctx, ws, frame);
     case "ping":
@@ -75,20 +81,14 @@ function onChatMessage(ctx: ChatContext, ws: ChatSocket, frame: Frame<"message">
     return;
   }
   const user = ws.data.user;
-  const out: MessageFrame = {
-    type: "message",
-    id: ctx.rooms.nextMessageId(room),
-    room,
-    userId: user.userId,
-    name: user.name,
-    content: frame.content,
-    timestamp: timestamp(),
-  };
-  // Serialised once, published once: Bun fans it out in native code.
-  const status = ctx.publish(roomTopic(room), JSON.stringify(out));
-  ctx.metrics.messagesPublished++;
-  if (status === 0) dropSlowReadersIn(ctx, room);
-  ack(ctx, ws, frame.ref, { id: out.id, room });
+  const ref = frame.ref;
+  // A client that uses refs will resend after a lost ack, maybe to a restarted server:
+  // its session must survive a crash so the resend is recognised as the same user's.
+  if (ref !== undefined && !ctx.savedSessions.has(user.session)) persistSession(ctx, user, ws.data.rooms);
+  ctx.messages.submit(room, user.userId, user.name, frame.content, ref, {
+    ack: (storedRoom, id) => ack(ctx, ws, ref, { id, room: storedRoom }),
+    fail: (code, content) => sendError(ws, { code, content, ref }, ctx.metrics),
+  });
 }
 
 function onDirect(ctx: ChatContext, ws: ChatSocket, frame: Frame<"direct">): void {
@@ -111,15 +111,4 @@ function onDirect(ctx: ChatContext, ws: ChatSocket, frame: Frame<"direct">): voi
   ctx.publish(userTopic(recipient.userId), text);
   if (recipient !== sender) ctx.publish(userTopic(sender.userId), text);
   ack(ctx, ws, frame.ref);
-}
-
-/**
- * `publish` reports only the worst subscriber, and 0 means Bun dropped the frame for
- * someone at the backpressure limit. Only then is the room scanned, so the scan never
- * runs on the ordinary path.
- */
-function dropSlowReadersIn(ctx: ChatContext, room: string): void {
-  for (const member of ctx.rooms.members(room)) {
-    if (member.getBufferedAmount() >= ctx.limits.backpressureLimit) dropSlowReader(member, ctx.metrics);
-  }
 }

@@ -1,106 +1,77 @@
-// Identity and membership: connecting and disconnecting, joining and leaving rooms,
-// names, presence. Notices go out through room topics; a user with several
-// connections counts once, so join/leave are announced for the first/last one.
+// Rooms and names: joining (with history replay), leaving, presence, renaming, and
+// paging back through history. A user with several connections counts once, so
+// join/leave are announced for its first/last connection in a room.
 import {
-  DEFAULT_ROOM,
+  DEFAULT_HISTORY_LIMIT,
   encode,
   nameProblem,
-  normaliseRoom,
   timestamp,
   type ClientFrame,
+  type MessageFrame,
   type SystemFrame,
 } from "../protocol.ts";
-import { currentRoom, roomTopic, sendError, sendFrame, sendText, userTopic, type ChatSocket } from "./connection.ts";
+import { currentRoom, roomTopic, sendError, sendFrame, sendText, type ChatSocket } from "./connection.ts";
 import type { ChatContext } from "./handlers.ts";
+import type { StoredMessage } from "./history/store.ts";
+import type { UserRecord } from "./rooms.ts";
 
 type Frame<T extends ClientFrame["type"]> = Extract<ClientFrame, { type: T }>;
 
-export function handleOpen(ctx: ChatContext, ws: ChatSocket): void {
-  const data = ws.data;
-  ctx.metrics.connectionsOpened++;
-  // A live session makes this connection one more of the same user (a second tab).
-  const existing = data.requestedSession === undefined ? undefined : ctx.rooms.userBySession(data.requestedSession);
-  const user = existing ?? ctx.rooms.createUser(ctx.newSession());
-  data.user = user;
-  ctx.rooms.attach(user, ws);
-  ws.subscribe(userTopic(user.userId));
-
-  if (data.requestedName !== undefined && data.requestedName !== user.name) {
-    // A brand-new user is in no room yet: nobody needs to hear about its name.
-    changeName(ctx, ws, data.requestedName, undefined, existing !== undefined);
-  }
-
-  let room = DEFAULT_ROOM;
-  if (data.requestedRoom !== undefined) {
-    const normalised = normaliseRoom(data.requestedRoom);
-    if (normalised === undefined) {
-      sendError(ws, { code: "bad_room", content: `'${data.requestedRoom.slice(0, 70)}' is not a valid room; joined #${DEFAULT_ROOM} instead` }, ctx.metrics);
-    } else {
-      room = normalised;
-    }
-  }
-
-  sendFrame(ws, {
-    type: "system",
-    event: "welcome",
-    content: `Welcome, ${user.name}! You are in #${room}.`,
-    userId: user.userId,
-    name: user.name,
-    rooms: [room],
-    session: user.session,
-    limits: {
-      maxContentBytes: ctx.limits.maxContentBytes,
-      maxPayloadBytes: ctx.limits.maxPayloadBytes,
-      maxRoomsPerConnection: ctx.limits.maxRoomsPerConnection,
-    },
-    timestamp: timestamp(),
-  }, ctx.metrics);
-  enterRoom(ctx, ws, room, { tellSelf: false });
-  ctx.log.info("connect", { conn: data.connId, remote: data.remote, userId: user.userId, name: user.name, room, resumed: existing !== undefined || undefined });
-}
-
-export function handleClose(ctx: ChatContext, ws: ChatSocket, code: number, reason: string): void {
-  const data = ws.data;
-  const user = data.user;
-  ctx.metrics.connectionsClosed++;
-  if (code === 1006 && reason === "Received too big message") ctx.metrics.oversizeCloses++;
-  for (const room of data.rooms) {
-    // The socket is gone, so the server publishes: everyone left in the room hears it.
-    if (ctx.rooms.leave(room, user.userId, ws)) ctx.publish(roomTopic(room), encode(leaveNotice(room, ws)));
-  }
-  data.rooms = [];
-  ctx.rooms.detach(user, ws);
-  const fields = { conn: data.connId, userId: user.userId, code, reason: reason || undefined, cause: data.closing };
-  if (data.closing === "slow_reader" || data.closing === "heartbeat") ctx.log.warn("disconnect", fields);
-  else ctx.log.info("disconnect", fields);
-}
+/** The most messages one join replays; older ones are reported in a `gap` frame. */
+export const REPLAY_LIMIT = 1000;
+/** Messages per history frame, so no single frame approaches a peer's buffer limits. */
+const HISTORY_CHUNK = 200;
 
 // ---------------------------------------------------------------- rooms
 
 export function onJoin(ctx: ChatContext, ws: ChatSocket, frame: Frame<"join">): void {
   const rooms = ws.data.rooms;
   const at = rooms.indexOf(frame.room);
+  if (at < 0 && rooms.length >= ctx.limits.maxRoomsPerConnection) {
+    sendError(ws, { code: "bad_room", content: `you are in ${rooms.length} rooms, the most allowed; leave one first`, ref: frame.ref }, ctx.metrics);
+    return;
+  }
+  // History first, then the join: nothing can be published in between, since the
+  // message log publishes only from its own turn.
+  if (frame.since === undefined) {
+    const recent = ctx.history.recent(frame.room, DEFAULT_HISTORY_LIMIT);
+    sendHistory(ctx, ws, frame.room, recent, recent.length < DEFAULT_HISTORY_LIMIT);
+  } else {
+    const replay = ctx.history.after(frame.room, frame.since, REPLAY_LIMIT);
+    ctx.metrics.replays++;
+    if (replay.missed > 0) {
+      ctx.metrics.gaps++;
+      sendFrame(ws, {
+        type: "system", event: "gap", room: frame.room, missed: replay.missed,
+        content: `${replay.missed} earlier message(s) in #${frame.room} can no longer be shown`, timestamp: timestamp(),
+      }, ctx.metrics);
+    }
+    sendHistory(ctx, ws, frame.room, replay.messages, frame.since === 0 && replay.missed === 0);
+  }
   if (at >= 0) {
     // Already there: joining again only makes it the current room.
     rooms.splice(at, 1);
     rooms.push(frame.room);
-    sendFrame(ws, joinNotice(frame.room, ws), ctx.metrics);
-  } else if (rooms.length >= ctx.limits.maxRoomsPerConnection) {
-    sendError(ws, { code: "bad_room", content: `you are in ${rooms.length} rooms, the most allowed; leave one first`, ref: frame.ref }, ctx.metrics);
-    return;
+    sendFrame(ws, joinNotice(frame.room, ws.data.user), ctx.metrics);
   } else {
-    enterRoom(ctx, ws, frame.room, { tellSelf: true });
+    enterRoom(ctx, ws, frame.room, { announce: true, tellSelf: true });
   }
+  roomsChanged(ctx, ws);
   sendFrame(ws, { type: "presence", room: frame.room, users: ctx.rooms.presence(frame.room), timestamp: timestamp() }, ctx.metrics);
   ack(ctx, ws, frame.ref);
 }
 
-function enterRoom(ctx: ChatContext, ws: ChatSocket, room: string, options: { tellSelf: boolean }): void {
+/**
+ * Subscribes a connection to a room. `announce`: tell the room if the user is new
+ * there; `tellSelf`: this connection gets the join notice too.
+ */
+export function enterRoom(ctx: ChatContext, ws: ChatSocket, room: string, options: { announce: boolean; tellSelf: boolean }): void {
   const topic = roomTopic(room);
-  ws.data.rooms.push(room);
+  if (!ws.data.rooms.includes(room)) ws.data.rooms.push(room);
   ws.subscribe(topic);
-  const notice = joinNotice(room, ws);
-  if (ctx.rooms.join(room, ws.data.user.userId, ws)) {
+  const notice = joinNotice(room, ws.data.user);
+  const first = ctx.rooms.join(room, ws.data.user.userId, ws);
+  if (first && options.announce) {
     // ws.publish skips the sender; the server's publish includes it.
     if (options.tellSelf) ctx.publish(topic, encode(notice));
     else ws.publish(topic, encode(notice));
@@ -119,9 +90,10 @@ export function onLeave(ctx: ChatContext, ws: ChatSocket, frame: Frame<"leave">)
   }
   rooms.splice(at, 1);
   ws.unsubscribe(roomTopic(frame.room));
-  const notice = leaveNotice(frame.room, ws);
+  const notice = leaveNotice(frame.room, ws.data.user);
   if (ctx.rooms.leave(frame.room, ws.data.user.userId, ws)) ctx.publish(roomTopic(frame.room), encode(notice));
   sendFrame(ws, notice, ctx.metrics);
+  roomsChanged(ctx, ws);
   ack(ctx, ws, frame.ref);
 }
 
@@ -135,14 +107,40 @@ export function onWho(ctx: ChatContext, ws: ChatSocket, frame: Frame<"who">): vo
   ack(ctx, ws, frame.ref);
 }
 
+export function onHistory(ctx: ChatContext, ws: ChatSocket, frame: Frame<"history">): void {
+  const page = ctx.history.before(frame.room, frame.before ?? Number.MAX_SAFE_INTEGER, frame.limit ?? DEFAULT_HISTORY_LIMIT);
+  sendHistory(ctx, ws, frame.room, page.messages, page.complete);
+  ack(ctx, ws, frame.ref);
+}
+
+/**
+ * Sends messages as `history` frames in id order, at most HISTORY_CHUNK per frame.
+ * `complete` (nothing older exists) can only be true of the first frame; with
+ * `undefined`, nothing is sent when there are no messages.
+ */
+export function sendHistory(ctx: ChatContext, ws: ChatSocket, room: string, messages: StoredMessage[], complete: boolean | undefined): void {
+  if (messages.length === 0 && complete === undefined) return;
+  for (let start = 0; start === 0 || start < messages.length; start += HISTORY_CHUNK) {
+    const chunk = messages.slice(start, start + HISTORY_CHUNK).map(publicMessage);
+    sendFrame(ws, { type: "history", room, messages: chunk, complete: start === 0 && complete === true, timestamp: timestamp() }, ctx.metrics);
+  }
+}
+
+/** A stored message as others may see it: without its sender's ref. */
+function publicMessage(m: StoredMessage): MessageFrame {
+  return { type: "message", id: m.id, room: m.room, userId: m.userId, name: m.name, content: m.content, timestamp: m.timestamp };
+}
+
 // ---------------------------------------------------------------- names
 
 export function onNick(ctx: ChatContext, ws: ChatSocket, frame: Frame<"nick">): void {
-  if (changeName(ctx, ws, frame.name, frame.ref, true)) ack(ctx, ws, frame.ref);
+  if (!changeName(ctx, ws, frame.name, frame.ref, true)) return;
+  roomsChanged(ctx, ws);
+  ack(ctx, ws, frame.ref);
 }
 
-/** Validates and claims a name, then (if `announce`) tells every room the user is in. False when refused. */
-function changeName(ctx: ChatContext, ws: ChatSocket, name: string, ref: string | undefined, announce: boolean): boolean {
+/** Validates and claims a name, then (if `announce`) tells everyone who shares a room. False when refused. */
+export function changeName(ctx: ChatContext, ws: ChatSocket, name: string, ref: string | undefined, announce: boolean): boolean {
   const user = ws.data.user;
   const problem = nameProblem(name);
   if (problem !== undefined) {
@@ -172,14 +170,27 @@ function changeName(ctx: ChatContext, ws: ChatSocket, name: string, ref: string 
 
 // ---------------------------------------------------------------- helpers
 
-function joinNotice(room: string, ws: ChatSocket): SystemFrame {
-  const { userId, name } = ws.data.user;
-  return { type: "system", event: "join", room, userId, name, content: `${name} joined #${room}`, timestamp: timestamp() };
+/** Stores the session so the user can come back after a restart of this process. */
+export function persistSession(ctx: ChatContext, user: UserRecord<ChatSocket>, rooms: string[]): void {
+  try {
+    ctx.history.saveSession({ session: user.session, userId: user.userId, name: user.name, rooms, savedAt: Date.now() });
+    ctx.savedSessions.add(user.session);
+  } catch (error) {
+    ctx.log.error("session_store_failed", { message: String(error) });
+  }
 }
 
-function leaveNotice(room: string, ws: ChatSocket): SystemFrame {
-  const { userId, name } = ws.data.user;
-  return { type: "system", event: "leave", room, userId, name, content: `${name} left #${room}`, timestamp: timestamp() };
+/** A stored session follows the user's rooms and name, so a restart restores the latest. */
+function roomsChanged(ctx: ChatContext, ws: ChatSocket): void {
+  if (ctx.savedSessions.has(ws.data.user.session)) persistSession(ctx, ws.data.user, ws.data.rooms);
+}
+
+function joinNotice(room: string, user: UserRecord<ChatSocket>): SystemFrame {
+  return { type: "system", event: "join", room, userId: user.userId, name: user.name, content: `${user.name} joined #${room}`, timestamp: timestamp() };
+}
+
+export function leaveNotice(room: string, user: UserRecord<ChatSocket>): SystemFrame {
+  return { type: "system", event: "leave", room, userId: user.userId, name: user.name, content: `${user.name} left #${room}`, timestamp: timestamp() };
 }
 
 export function ack(ctx: ChatContext, ws: ChatSocket, ref: string | undefined, extra: { id?: number; room?: string } = {}): void {

@@ -11,6 +11,11 @@ export interface Metrics {
   slowReaderCloses: number;
   heartbeatCloses: number;
   oversizeCloses: number;
+  /** Connections that came back as an existing user through its session. */
+  resumes: number;
+  /** Joins with `since` (replays), and those that could not replay everything. */
+  replays: number;
+  gaps: number;
 }
 
 export function createMetrics(): Metrics {
@@ -23,5 +28,8 @@ export function createMetrics(): Metrics {
     slowReaderCloses: 0,
     heartbeatCloses: 0,
     oversizeCloses: 0,
+    resumes: 0,
+    replays: 0,
+    gaps: 0,
   };
 }

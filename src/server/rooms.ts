@@ -15,28 +15,37 @@ export interface UserRecord<M> {
 }
 
 export interface RoomRegistry<M> {
-  /** A new user with a fresh `User-XXXXX` id (unique among live users) named after its id. */
-  createUser(session: string): UserRecord<M>;
+  /**
+   * A new user named after its id: a fresh `User-XXXXX` (unique among live users), or
+   * `userId` when given and free (a session restored after a restart).
+   */
+  createUser(session: string, userId?: string): UserRecord<M>;
   user(userId: string): UserRecord<M> | undefined;
   userBySession(session: string): UserRecord<M> | undefined;
   /** Finds a live user by display name (case-insensitive) or by userId. */
   findUser(nameOrId: string): UserRecord<M> | undefined;
   /** Adds a connection to a user. */
   attach(user: UserRecord<M>, member: M): void;
-  /** Removes a connection; when it was the last, the user, its name and id are released. */
+  /** Removes a connection from its user; the user stays (its name reserved) until `forget`. */
   detach(user: UserRecord<M>, member: M): void;
+  /** Releases a user with no connections left: its id, name and session. */
+  forget(user: UserRecord<M>): void;
   /** Renames a user (names are unique ignoring case); renaming to one's own name is "ok". */
   rename(user: UserRecord<M>, name: string): NameClaim;
   /** Adds a connection to a room; true when it is the user's first connection there. */
   join(room: string, userId: string, member: M): boolean;
-  /** Removes a connection from a room; true when it was the user's last connection there. */
-  leave(room: string, userId: string, member: M): boolean;
+  /**
+   * Removes a connection from a room; true when it was the user's last connection there.
+   * With `hold`, the user stays present in the room with no connection (a grace period
+   * for reconnecting) and the answer is false; `release` ends the hold.
+   */
+  leave(room: string, userId: string, member: M, hold?: boolean): boolean;
+  /** Ends a hold: true when the user was present only through it (so it has left now). */
+  release(room: string, userId: string): boolean;
   /** Every connection in a room (empty when the room has no members). */
   members(room: string): Iterable<M>;
   /** Users in a room, one entry per user however many connections, sorted by name. */
   presence(room: string): PresenceUser[];
-  /** The next message id of a room: strictly increasing by 1, never reused in this process. */
-  nextMessageId(room: string): number;
   roomCount(): number;
   userCount(): number;
 }
@@ -50,8 +59,6 @@ export function createLocalRooms<M>(random: () => number = Math.random): RoomReg
   // lower-cased name → userId; ids are names too, so no name can shadow an id
   const names = new Map<string, string>();
   const sessions = new Map<string, string>();
-  // Kept after a room empties so ids are never reused; one number per room ever used.
-  const lastIds = new Map<string, number>();
 
   const newUserId = () => {
     for (;;) {
@@ -62,8 +69,8 @@ export function createLocalRooms<M>(random: () => number = Math.random): RoomReg
   };
 
   return {
-    createUser(session) {
-      const userId = newUserId();
+    createUser(session, wanted) {
+      const userId = wanted !== undefined && !users.has(wanted) ? wanted : newUserId();
       const user: UserRecord<M> = { userId, name: userId, session, connections: new Set() };
       users.set(userId, user);
       sessions.set(session, userId);
@@ -87,6 +94,9 @@ export function createLocalRooms<M>(random: () => number = Math.random): RoomReg
 
     detach(user, member) {
       user.connections.delete(member);
+    },
+
+    forget(user) {
       // Only the live record may release the id: a stale one must not evict its successor.
       if (user.connections.size > 0 || users.get(user.userId) !== user) return;
       users.delete(user.userId);
@@ -113,6 +123,7 @@ export function createLocalRooms<M>(random: () => number = Math.random): RoomReg
         rooms.set(room, members);
       }
       let connections = members.get(userId);
+      // A held user coming back is not new to the room: no announcement.
       const first = connections === undefined;
       if (connections === undefined) {
         connections = new Set();
@@ -122,13 +133,21 @@ export function createLocalRooms<M>(random: () => number = Math.random): RoomReg
       return first;
     },
 
-    leave(room, userId, member) {
+    leave(room, userId, member, hold = false) {
       const members = rooms.get(room);
       const connections = members?.get(userId);
       if (members === undefined || connections === undefined || !connections.delete(member)) return false;
-      if (connections.size > 0) return false;
+      if (connections.size > 0 || hold) return false;
       members.delete(userId);
-      // An empty room costs nothing but its last id.
+      // An empty room costs nothing.
+      if (members.size === 0) rooms.delete(room);
+      return true;
+    },
+
+    release(room, userId) {
+      const members = rooms.get(room);
+      if (members?.get(userId)?.size !== 0) return false;
+      members.delete(userId);
       if (members.size === 0) rooms.delete(room);
       return true;
     },
@@ -148,12 +167,6 @@ export function createLocalRooms<M>(random: () => number = Math.random): RoomReg
         if (user !== undefined) list.push({ userId, name: user.name });
       }
       return list.sort((a, b) => compareNames(a.name, b.name) || compareNames(a.userId, b.userId));
-    },
-
-    nextMessageId(room) {
-      const id = (lastIds.get(room) ?? 0) + 1;
-      lastIds.set(room, id);
-      return id;
     },
 
     roomCount: () => rooms.size,

@@ -306,7 +306,7 @@ describe("starting and stopping", () => {
     const client = await TestClient.connect(server.url);
     await client.welcome();
     const line = await server.stderr.waitFor('"event":"connect"');
-    expect(JSON.parse(line)).toMatchObject({ level: "info", event: "connect", room: "lobby" });
+    expect(JSON.parse(line)).toMatchObject({ level: "info", event: "connect", rooms: "lobby" });
   });
 
   test("--help lists every option with its default", async () => {

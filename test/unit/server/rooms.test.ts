@@ -58,6 +58,7 @@ describe("createUser", () => {
     const socket = conn("a");
     rooms.attach(first, socket);
     rooms.detach(first, socket);
+    rooms.forget(first);
     expect(rooms.createUser("b").userId).toBe(first.userId);
   });
 });
@@ -104,17 +105,22 @@ describe("attach and detach", () => {
     expect(rooms.user(user.userId)).toBe(user);
     expect(rooms.userBySession("s")).toBe(user);
     rooms.detach(user, tab2);
+    // Without connections the user is kept (a grace period) until it is forgotten.
+    expect(rooms.user(user.userId)).toBe(user);
+    rooms.forget(user);
     expect(rooms.user(user.userId)).toBeUndefined();
     expect(rooms.userCount()).toBe(0);
   });
 
-  test("the last detach frees the session and the name", () => {
+  test("forgetting a user frees its session and its name", () => {
     const rooms = createLocalRooms<Conn>(mulberry32(6));
     const alice = rooms.createUser("s-alice");
     const socket = conn("a");
     rooms.attach(alice, socket);
     rooms.rename(alice, "alice");
     rooms.detach(alice, socket);
+    expect(rooms.findUser("alice")).toBe(alice);
+    rooms.forget(alice);
     expect(rooms.userBySession("s-alice")).toBeUndefined();
     expect(rooms.findUser("alice")).toBeUndefined();
     expect(rooms.rename(rooms.createUser("s-other"), "ALICE")).toBe("ok");
@@ -171,6 +177,7 @@ describe("rename", () => {
     rooms.rename(alice, "carol");
     rooms.rename(bob, "bob");
     rooms.detach(alice, socket);
+    rooms.forget(alice);
     expect(rooms.findUser("bob")).toBe(bob);
     expect(rooms.findUser("carol")).toBeUndefined();
   });
@@ -290,29 +297,40 @@ describe("presence", () => {
   });
 });
 
-describe("nextMessageId", () => {
-  test("counts up by one from 1, per room", () => {
+describe("holding a user in its rooms", () => {
+  test("a held user stays present, and coming back is not a new join", () => {
     const rooms = createLocalRooms<Conn>(mulberry32(21));
-    expect([rooms.nextMessageId("lobby"), rooms.nextMessageId("lobby"), rooms.nextMessageId("lobby")]).toEqual([1, 2, 3]);
-    expect(rooms.nextMessageId("dev")).toBe(1);
-    expect(rooms.nextMessageId("lobby")).toBe(4);
+    const user = rooms.createUser("s");
+    const before = conn("before");
+    rooms.join("lobby", user.userId, before);
+    expect(rooms.leave("lobby", user.userId, before, true)).toBe(false);
+    expect(rooms.presence("lobby").map((p) => p.userId)).toEqual([user.userId]);
+    expect([...rooms.members("lobby")]).toEqual([]);
+    const after = conn("after");
+    expect(rooms.join("lobby", user.userId, after)).toBe(false);
+    expect([...rooms.members("lobby")]).toEqual([after]);
+    expect(rooms.release("lobby", user.userId)).toBe(false);
   });
 
-  test("is not reset when a room empties", () => {
+  test("releasing a hold is the leave, and the empty room is dropped", () => {
     const rooms = createLocalRooms<Conn>(mulberry32(22));
     const socket = conn("a");
     rooms.join("lobby", "User-aaaaa", socket);
-    rooms.nextMessageId("lobby");
-    rooms.nextMessageId("lobby");
-    rooms.leave("lobby", "User-aaaaa", socket);
+    rooms.leave("lobby", "User-aaaaa", socket, true);
+    expect(rooms.roomCount()).toBe(1);
+    expect(rooms.release("lobby", "User-aaaaa")).toBe(true);
     expect(rooms.roomCount()).toBe(0);
-    rooms.join("lobby", "User-bbbbb", conn("b"));
-    expect(rooms.nextMessageId("lobby")).toBe(3);
+    expect(rooms.release("lobby", "User-aaaaa")).toBe(false);
   });
 
-  test("does not create a room", () => {
+  test("a hold is only kept for the user's last connection", () => {
     const rooms = createLocalRooms<Conn>(mulberry32(23));
-    rooms.nextMessageId("ghost");
-    expect(rooms.roomCount()).toBe(0);
+    const tab1 = conn("1");
+    const tab2 = conn("2");
+    rooms.join("lobby", "User-aaaaa", tab1);
+    rooms.join("lobby", "User-aaaaa", tab2);
+    expect(rooms.leave("lobby", "User-aaaaa", tab1, true)).toBe(false);
+    expect(rooms.release("lobby", "User-aaaaa")).toBe(false);
+    expect([...rooms.members("lobby")]).toEqual([tab2]);
   });
 });

@@ -1,0 +1,163 @@
+// History in SQLite (bun:sqlite): WAL mode, prepared statements, one transaction per
+// batch. synchronous=NORMAL: a committed batch survives a crash of this process (the
+// WAL is in the OS's hands); a power cut may lose the last batches.
+import { Database } from "bun:sqlite";
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import type { DraftMessage, HistoryOptions, HistoryStore, Page, Replay, StoredMessage, StoredSession } from "./store.ts";
+
+interface Row {
+  room: string;
+  id: number;
+  user_id: string;
+  name: string;
+  content: string;
+  ts: string;
+  ref: string | null;
+}
+
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS messages (
+    room TEXT NOT NULL, id INTEGER NOT NULL, user_id TEXT NOT NULL, name TEXT NOT NULL,
+    content TEXT NOT NULL, ts TEXT NOT NULL, ref TEXT,
+    PRIMARY KEY (room, id)
+  ) WITHOUT ROWID;
+  CREATE INDEX IF NOT EXISTS messages_by_ref ON messages (user_id, ref) WHERE ref IS NOT NULL;
+  -- The last id of each room, kept apart from messages so pruning can never lower it.
+  CREATE TABLE IF NOT EXISTS rooms (room TEXT PRIMARY KEY, last_id INTEGER NOT NULL) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS sessions (
+    session TEXT PRIMARY KEY, user_id TEXT NOT NULL, name TEXT NOT NULL, rooms TEXT NOT NULL,
+    saved_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+`;
+
+/** How many inserts into a room between two prunes: pruning is one indexed range delete. */
+const PRUNE_EVERY = 64;
+
+export function createSqliteHistory(file: string, options: HistoryOptions): HistoryStore {
+  if (file !== ":memory:") mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  const db = new Database(file, { create: true, strict: true });
+  db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;");
+  db.exec(SCHEMA);
+
+  const insert = db.prepare(
+    "INSERT INTO messages (room, id, user_id, name, content, ts, ref) VALUES ($room, $id, $userId, $name, $content, $ts, $ref)",
+  );
+  const setLastId = db.prepare(
+    "INSERT INTO rooms (room, last_id) VALUES ($room, $id) ON CONFLICT (room) DO UPDATE SET last_id = excluded.last_id",
+  );
+  const prune = db.prepare("DELETE FROM messages WHERE room = $room AND id <= $upTo");
+  const selectLastId = db.prepare<{ last_id: number }, { room: string }>("SELECT last_id FROM rooms WHERE room = $room");
+  const selectNewest = db.prepare<Row, { room: string; since: number; before: number; limit: number }>(
+    "SELECT * FROM messages WHERE room = $room AND id > $since AND id < $before ORDER BY id DESC LIMIT $limit",
+  );
+  const selectByRef = db.prepare<{ room: string; id: number }, { userId: string; ref: string }>(
+    "SELECT room, id FROM messages WHERE user_id = $userId AND ref = $ref LIMIT 1",
+  );
+  const upsertSession = db.prepare(
+    "INSERT OR REPLACE INTO sessions (session, user_id, name, rooms, saved_at) VALUES ($session, $userId, $name, $rooms, $savedAt)",
+  );
+  const selectSession = db.prepare<{ session: string; user_id: string; name: string; rooms: string; saved_at: number }, { session: string }>(
+    "SELECT * FROM sessions WHERE session = $session",
+  );
+  const removeSession = db.prepare("DELETE FROM sessions WHERE session = $session");
+  const removeSessionsBefore = db.prepare("DELETE FROM sessions WHERE saved_at < $time");
+
+  const lastIds = new Map<string, number>();
+  const sincePrune = new Map<string, number>();
+  const lastId = (room: string) => {
+    let id = lastIds.get(room);
+    if (id === undefined) {
+      id = selectLastId.get({ room })?.last_id ?? 0;
+      lastIds.set(room, id);
+    }
+    return id;
+  };
+
+  const appendBatch = db.transaction((messages: StoredMessage[]) => {
+    const touched = new Map<string, number>();
+    for (const m of messages) {
+      insert.run({ room: m.room, id: m.id, userId: m.userId, name: m.name, content: m.content, ts: m.timestamp, ref: m.ref ?? null });
+      touched.set(m.room, m.id);
+    }
+    for (const [room, id] of touched) {
+      setLastId.run({ room, id });
+      const count = (sincePrune.get(room) ?? 0) + 1;
+      if (count >= PRUNE_EVERY) {
+        prune.run({ room, upTo: id - options.historyLimit });
+        sincePrune.set(room, 0);
+      } else {
+        sincePrune.set(room, count);
+      }
+    }
+  });
+
+  /** Newest `limit` rows in (since, before), returned oldest first, cut to what retention keeps. */
+  const newest = (room: string, since: number, before: number, limit: number): StoredMessage[] => {
+    const floor = Math.max(since, lastId(room) - options.historyLimit);
+    return selectNewest.all({ room, since: floor, before, limit }).reverse().map(toMessage);
+  };
+
+  return {
+    lastId,
+
+    append(drafts: DraftMessage[]) {
+      if (drafts.length === 0) return [];
+      // Ids are given from the cache, then committed; if the commit throws, the cache is
+      // put back so the ids are given again (nobody has seen them).
+      const before = new Map<string, number>();
+      const messages = drafts.map((draft) => {
+        const previous = lastId(draft.room);
+        if (!before.has(draft.room)) before.set(draft.room, previous);
+        lastIds.set(draft.room, previous + 1);
+        return { ...draft, id: previous + 1 };
+      });
+      try {
+        appendBatch(messages);
+      } catch (error) {
+        for (const [room, id] of before) lastIds.set(room, id);
+        throw error;
+      }
+      return messages;
+    },
+
+    recent: (room, limit) => newest(room, 0, Number.MAX_SAFE_INTEGER, limit),
+
+    after(room, since, limit): Replay {
+      const total = Math.max(0, lastId(room) - since);
+      const messages = newest(room, since, Number.MAX_SAFE_INTEGER, limit);
+      return { messages, missed: total - messages.length };
+    },
+
+    before(room, before, limit): Page {
+      const messages = newest(room, 0, before, limit + 1);
+      const complete = messages.length <= limit;
+      return { messages: complete ? messages : messages.slice(1), complete };
+    },
+
+    findRef: (userId, ref) => selectByRef.get({ userId, ref }) ?? undefined,
+
+    saveSession(s: StoredSession) {
+      upsertSession.run({ session: s.session, userId: s.userId, name: s.name, rooms: JSON.stringify(s.rooms), savedAt: s.savedAt });
+    },
+    loadSession(session) {
+      const row = selectSession.get({ session });
+      if (row === null) return undefined;
+      return { session: row.session, userId: row.user_id, name: row.name, rooms: JSON.parse(row.rooms) as string[], savedAt: row.saved_at };
+    },
+    deleteSession: (session) => void removeSession.run({ session }),
+    deleteSessionsBefore: (time) => void removeSessionsBefore.run({ time }),
+
+    close() {
+      db.close();
+    },
+  };
+}
+
+function toMessage(row: Row): StoredMessage {
+  const message: StoredMessage = {
+    type: "message", id: row.id, room: row.room, userId: row.user_id, name: row.name, content: row.content, timestamp: row.ts,
+  };
+  if (row.ref !== null) message.ref = row.ref;
+  return message;
+}

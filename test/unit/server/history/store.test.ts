@@ -1,0 +1,151 @@
+// One contract, every implementation: the memory store, SQLite in memory, SQLite on disk.
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { createMemoryHistory } from "../../../../src/server/history/memory.ts";
+import { createSqliteHistory } from "../../../../src/server/history/sqlite.ts";
+import type { DraftMessage, HistoryStore } from "../../../../src/server/history/store.ts";
+
+const dir = mkdtempSync(path.join(tmpdir(), "chat-history-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let files = 0;
+
+const draft = (room: string, content: string, ref?: string, userId = "User-aaaaa"): DraftMessage => ({
+  type: "message", room, userId, name: "alice", content, timestamp: "2026-01-01T00:00:00.000Z", ...(ref ? { ref } : {}),
+});
+/** Appends n messages "m1".."mn" to a room, one batch each (as separate turns would). */
+async function fill(store: HistoryStore, room: string, n: number, from = 1) {
+  for (let i = from; i < from + n; i++) await store.append([draft(room, `m${i}`)]);
+}
+const ids = (messages: { id: number }[]) => messages.map((m) => m.id);
+
+const implementations: Array<[string, (limit: number, file?: string) => HistoryStore]> = [
+  ["memory", (limit) => createMemoryHistory({ historyLimit: limit })],
+  ["sqlite :memory:", (limit) => createSqliteHistory(":memory:", { historyLimit: limit })],
+  ["sqlite file", (limit, file) => createSqliteHistory(file ?? path.join(dir, `h${++files}.db`), { historyLimit: limit })],
+];
+
+describe.each(implementations)("%s", (_name, open) => {
+  test("ids count up by one from 1, per room, in batch order", async () => {
+    const store = open(100);
+    const stored = await store.append([draft("a", "1"), draft("b", "1"), draft("a", "2")]);
+    expect(stored.map((m) => `${m.room}:${m.id}`)).toEqual(["a:1", "b:1", "a:2"]);
+    expect(store.lastId("a")).toBe(2);
+    expect(store.lastId("never")).toBe(0);
+    store.close();
+  });
+
+  test("recent returns the newest messages in id order", async () => {
+    const store = open(100);
+    await fill(store, "r", 10);
+    expect(ids(store.recent("r", 3))).toEqual([8, 9, 10]);
+    expect(store.recent("r", 3).map((m) => m.content)).toEqual(["m8", "m9", "m10"]);
+    expect(store.recent("empty", 3)).toEqual([]);
+    store.close();
+  });
+
+  test("pruning keeps the newest history-limit messages and never lowers the ids", async () => {
+    const store = open(10);
+    await fill(store, "p", 300);
+    expect(ids(store.recent("p", 50))).toEqual(Array.from({ length: 10 }, (_, i) => 291 + i));
+    expect(store.lastId("p")).toBe(300);
+    const [next] = await store.append([draft("p", "after pruning")]);
+    expect(next!.id).toBe(301);
+    store.close();
+  });
+
+  test("after(since) replays what came after, and counts what cannot be replayed", async () => {
+    const store = open(10);
+    await fill(store, "s", 30);
+    expect(store.after("s", 25, 100)).toMatchObject({ missed: 0 });
+    expect(ids(store.after("s", 25, 100).messages)).toEqual([26, 27, 28, 29, 30]);
+    // 5..20 were pruned: 15 missed, 21..30 replayed.
+    const pruned = store.after("s", 5, 100);
+    expect(ids(pruned.messages)).toEqual([21, 22, 23, 24, 25, 26, 27, 28, 29, 30]);
+    expect(pruned.missed).toBe(15);
+    // Over the cap: the newest are sent, the rest counted.
+    const capped = store.after("s", 25, 2);
+    expect(ids(capped.messages)).toEqual([29, 30]);
+    expect(capped.missed).toBe(3);
+    expect(store.after("s", 30, 100)).toEqual({ messages: [], missed: 0 });
+    expect(store.after("s", 99, 100)).toEqual({ messages: [], missed: 0 });
+    store.close();
+  });
+
+  test("before pages backwards and says when nothing older exists", async () => {
+    const store = open(100);
+    await fill(store, "b", 7);
+    const page1 = store.before("b", 8, 3);
+    expect(ids(page1.messages)).toEqual([5, 6, 7]);
+    expect(page1.complete).toBe(false);
+    const page2 = store.before("b", 5, 3);
+    expect(ids(page2.messages)).toEqual([2, 3, 4]);
+    expect(page2.complete).toBe(false);
+    const page3 = store.before("b", 2, 3);
+    expect(ids(page3.messages)).toEqual([1]);
+    expect(page3.complete).toBe(true);
+    expect(store.before("b", 1, 3)).toEqual({ messages: [], complete: true });
+    store.close();
+  });
+
+  test("a ref is found for its user only, and forgotten once pruned", async () => {
+    const store = open(10);
+    await store.append([draft("d", "x", "ref-1", "User-aaaaa")]);
+    expect(store.findRef("User-aaaaa", "ref-1")).toEqual({ room: "d", id: 1 });
+    expect(store.findRef("User-bbbbb", "ref-1")).toBeUndefined();
+    expect(store.findRef("User-aaaaa", "ref-2")).toBeUndefined();
+    await fill(store, "d", 200, 2);
+    expect(store.findRef("User-aaaaa", "ref-1")).toBeUndefined();
+    store.close();
+  });
+
+  test("sessions are saved, replaced, loaded and deleted", () => {
+    const store = open(10);
+    store.saveSession({ session: "s1", userId: "User-aaaaa", name: "alice", rooms: ["lobby"], savedAt: 1000 });
+    store.saveSession({ session: "s1", userId: "User-aaaaa", name: "alice", rooms: ["lobby", "dev"], savedAt: 2000 });
+    store.saveSession({ session: "s2", userId: "User-bbbbb", name: "bob", rooms: [], savedAt: 500 });
+    expect(store.loadSession("s1")).toEqual({ session: "s1", userId: "User-aaaaa", name: "alice", rooms: ["lobby", "dev"], savedAt: 2000 });
+    store.deleteSessionsBefore(1000);
+    expect(store.loadSession("s2")).toBeUndefined();
+    store.deleteSession("s1");
+    expect(store.loadSession("s1")).toBeUndefined();
+    store.close();
+  });
+});
+
+describe("sqlite file", () => {
+  test("ids, history, refs and sessions survive closing and reopening", async () => {
+    const file = path.join(dir, "reopen.db");
+    const first = createSqliteHistory(file, { historyLimit: 100 });
+    await first.append([draft("lobby", "one", "r1"), draft("lobby", "two")]);
+    first.saveSession({ session: "s", userId: "User-aaaaa", name: "alice", rooms: ["lobby"], savedAt: 1 });
+    first.close();
+
+    const second = createSqliteHistory(file, { historyLimit: 100 });
+    expect(second.lastId("lobby")).toBe(2);
+    expect(second.recent("lobby", 10).map((m) => m.content)).toEqual(["one", "two"]);
+    expect(second.findRef("User-aaaaa", "r1")).toEqual({ room: "lobby", id: 1 });
+    expect(second.loadSession("s")?.name).toBe("alice");
+    const [third] = await second.append([draft("lobby", "three")]);
+    expect(third!.id).toBe(3);
+    second.close();
+  });
+
+  test("creates the folder of a new database file", () => {
+    const store = createSqliteHistory(path.join(dir, "nested", "deeper", "chat.db"), { historyLimit: 10 });
+    expect(store.lastId("x")).toBe(0);
+    store.close();
+  });
+
+  test("a failed batch gives its ids again", async () => {
+    const store = createSqliteHistory(":memory:", { historyLimit: 10 });
+    await store.append([draft("f", "1")]);
+    // A NOT NULL violation makes the transaction fail after the ids were handed out.
+    expect(() => store.append([draft("f", "2"), { ...draft("f", "3"), content: null as unknown as string }])).toThrow();
+    expect(store.lastId("f")).toBe(1);
+    const [next] = await store.append([draft("f", "2")]);
+    expect(next!.id).toBe(2);
+    store.close();
+  });
+});
