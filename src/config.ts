@@ -119,6 +119,8 @@ export const clientOptions = {
   room: option<string | undefined>({ kind: "string", env: "CHAT_ROOM", default: undefined, arg: "ROOM", parse: nonEmpty,
     help: "room to join first (default: lobby)" }),
   json: option({ kind: "boolean", default: false, help: "print each server frame as one JSON line" }),
+  retry: option({ kind: "boolean", default: false, help: "keep trying when the first connection fails, instead of exiting 1" }),
+  "no-reconnect": option({ kind: "boolean", default: false, help: "exit 1 when the connection drops, instead of reconnecting" }),
   "no-color": option({ kind: "boolean", env: "NO_COLOR", default: false, help: "plain text without colours" }),
   help: option({ kind: "boolean", default: false, help: "show this help and exit" }),
 } satisfies Specs;

@@ -1,11 +1,13 @@
 // Slash commands → protocol frames (or local actions). Pure, so every command and
 // every wrong argument is unit-tested without a server. Arguments are checked with
 // the same rules the server uses, so a bad one is caught before anything is sent.
-import { nameProblem, normaliseRoom, type AckableFrame } from "../protocol.ts";
+import { DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT, nameProblem, normaliseRoom, type AckableFrame } from "../protocol.ts";
 
 export type Command =
   | { kind: "send"; frame: AckableFrame }
   | { kind: "rooms" }
+  /** Older messages of the current room: the client knows where its view starts. */
+  | { kind: "history"; limit: number }
   | { kind: "help" }
   | { kind: "quit" }
   /** Nothing is sent; `text` says what was wrong and how to write it. */
@@ -23,6 +25,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
   who: { usage: "/who [#room]", help: "list who is in a room (default: the current one)" },
   msg: { usage: "/msg name text", help: "send a private message to a name or userId" },
   rooms: { usage: "/rooms", help: "list the rooms you are in" },
+  history: { usage: "/history [n]", help: `show the n messages of the current room before the oldest shown (default ${DEFAULT_HISTORY_LIMIT})` },
   me: { usage: "/me action", help: "say what you are doing, e.g. /me waves" },
   help: { usage: "/help", help: "show this list" },
   quit: { usage: "/quit", help: "leave the chat (same as exit, Ctrl+C or Ctrl+D)" },
@@ -95,6 +98,13 @@ export function parseInput(line: string, currentRoom: string | undefined): Comma
     case "me": {
       const action = line.slice(1 + word.length).trim();
       return action === "" ? wrong() : send({ type: "message", content: `${ACTION_PREFIX}${action}` });
+    }
+    case "history": {
+      if (args.length > 1) return wrong();
+      if (args.length === 0) return { kind: "history", limit: DEFAULT_HISTORY_LIMIT };
+      const limit = Number(args[0]);
+      if (!/^\d+$/.test(args[0]!) || limit < 1 || limit > MAX_HISTORY_LIMIT) return usage(`usage: ${spec.usage} (n from 1 to ${MAX_HISTORY_LIMIT})`);
+      return { kind: "history", limit };
     }
     case "rooms":
     case "help":

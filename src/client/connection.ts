@@ -1,83 +1,126 @@
 // The client's WebSocket as an explicit state machine (connecting → connected →
-// closed) with numbered refs for every message it sends, so callers can wait for
-// the server's acks. Reconnection will grow here; the UI only sees the callbacks.
+// reconnecting → connecting … → closed) with numbered refs for every frame it sends.
+// Frames are kept until the server answers their ref, so after a reconnect the
+// caller can send them again with the same refs: the server acks a repeated ref
+// without storing it twice.
 import { parseServerFrame, type AckableFrame, type ServerFrame } from "../protocol.ts";
+import { backoffDelay, type BackoffOptions } from "./backoff.ts";
 
-export type ConnectionState = "connecting" | "connected" | "closed";
+export type ConnectionState = "connecting" | "connected" | "reconnecting" | "closed";
+
+export interface CloseInfo {
+  code: number;
+  reason: string;
+  /** False when no connection was ever established. */
+  wasOpen: boolean;
+  byUs: boolean;
+}
 
 export interface ConnectionEvents {
-  onOpen(): void;
+  /** `again` is true after a reconnect. */
+  onOpen(again: boolean): void;
   onFrame(frame: ServerFrame, raw: string): void;
-  /** `wasOpen` is false when the connection never got established. */
-  onClose(info: { code: number; reason: string; wasOpen: boolean; byUs: boolean }): void;
-  onStateChange?(state: ConnectionState): void;
+  /** The connection is gone for good: closed by us, or not reconnecting. */
+  onClose(info: CloseInfo): void;
+  /** A live connection dropped; the next attempt starts after `delayMs`. */
+  onReconnecting?(info: { attempt: number; delayMs: number; code: number; reason: string }): void;
 }
 
 export interface ConnectionOptions {
-  /** Give up on the opening handshake after this long. @default 10000 */
+  /** Reconnect when a live connection drops. @default true */
+  reconnect?: boolean;
+  /** Keep trying when the very first connection fails, too. @default false */
+  retryInitial?: boolean;
+  backoff?: BackoffOptions;
+  /** Give up on one opening handshake after this long. @default 10000 */
   connectTimeoutMs?: number;
 }
 
 export class ChatConnection {
   state: ConnectionState = "connecting";
-  /** Refs sent and not yet answered by an `ack` or an `error`. */
-  readonly pending = new Set<string>();
-  private readonly socket: WebSocket;
+  /** Frames sent (or waiting to be) whose ref the server has not answered, in send order. */
+  readonly pending = new Map<string, AckableFrame>();
+  private socket: WebSocket | undefined;
   private nextRef = 1;
+  private attempt = 0;
+  private everOpen = false;
   private closingByUs = false;
-  private readonly connectTimer: ReturnType<typeof setTimeout>;
-  private readonly closed: Promise<void>;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private resolveClosed!: () => void;
+  private readonly closed = new Promise<void>((resolve) => (this.resolveClosed = resolve));
 
-  constructor(readonly url: string, private readonly events: ConnectionEvents, options: ConnectionOptions = {}) {
-    this.socket = new WebSocket(url);
-    let resolveClosed!: () => void;
-    this.closed = new Promise((resolve) => (resolveClosed = resolve));
-    this.connectTimer = setTimeout(() => {
-      if (this.state === "connecting") this.socket.close();
-    }, options.connectTimeoutMs ?? 10_000);
+  /** `url` is asked again before every attempt, so it can carry the latest session. */
+  constructor(private readonly url: () => string, private readonly events: ConnectionEvents, private readonly options: ConnectionOptions = {}) {
+    this.open();
+  }
 
-    this.socket.onopen = () => {
-      clearTimeout(this.connectTimer);
-      this.setState("connected");
-      this.events.onOpen();
+  private open(): void {
+    this.state = "connecting";
+    const socket = new WebSocket(this.url());
+    this.socket = socket;
+    const timer = setTimeout(() => socket.readyState === WebSocket.CONNECTING && socket.close(), this.options.connectTimeoutMs ?? 10_000);
+    let opened = false;
+    socket.onopen = () => {
+      clearTimeout(timer);
+      opened = true;
+      const again = this.everOpen;
+      this.everOpen = true;
+      this.attempt = 0; // backoff starts over after a success
+      this.state = "connected";
+      this.events.onOpen(again);
     };
-    this.socket.onmessage = (event) => {
+    socket.onmessage = (event) => {
       if (typeof event.data !== "string") return;
       const frame = parseServerFrame(event.data);
       if (frame === undefined) return;
       if ((frame.type === "ack" || frame.type === "error") && frame.ref !== undefined) this.pending.delete(frame.ref);
       this.events.onFrame(frame, event.data);
     };
-    this.socket.onclose = (event) => {
-      clearTimeout(this.connectTimer);
-      const wasOpen = this.state === "connected";
-      this.setState("closed");
-      this.events.onClose({ code: event.code, reason: event.reason, wasOpen, byUs: this.closingByUs });
-      resolveClosed();
+    socket.onclose = (event) => {
+      clearTimeout(timer);
+      this.socket = undefined;
+      const canRetry = this.everOpen ? this.options.reconnect !== false : this.options.retryInitial === true;
+      if (this.closingByUs || !canRetry) {
+        this.state = "closed";
+        this.events.onClose({ code: event.code, reason: event.reason, wasOpen: opened, byUs: this.closingByUs });
+        this.resolveClosed();
+        return;
+      }
+      this.attempt++;
+      const delayMs = backoffDelay(this.attempt, this.options.backoff ?? { minMs: 500, maxMs: 20_000 });
+      this.state = "reconnecting";
+      this.events.onReconnecting?.({ attempt: this.attempt, delayMs, code: event.code, reason: event.reason });
+      this.retryTimer = setTimeout(() => this.open(), delayMs);
     };
     // Errors are always followed by a close event; the close handler reports them.
-    this.socket.onerror = () => {};
+    socket.onerror = () => {};
   }
 
-  /** Sends a frame with a fresh ref (the server answers it with `ack` or `error`). */
+  /** Sends a frame with a fresh ref (answered by `ack` or `error`); kept until then. */
   send(frame: AckableFrame): string {
     const ref = `c${this.nextRef++}`;
-    this.pending.add(ref);
-    this.socket.send(JSON.stringify({ ...frame, ref }));
+    this.pending.set(ref, frame);
+    if (this.state === "connected") this.socket?.send(JSON.stringify({ ...frame, ref }));
     return ref;
+  }
+
+  /** Sends again, with their own refs, the frames still unanswered from before `except`. */
+  resend(except: ReadonlySet<string> = new Set()): void {
+    if (this.state !== "connected") return;
+    for (const [ref, frame] of this.pending) if (!except.has(ref)) this.socket?.send(JSON.stringify({ ...frame, ref }));
   }
 
   /** Closes with 1000 and waits for the close handshake, at most `timeoutMs`. */
   async close(timeoutMs = 1000): Promise<void> {
     if (this.state === "closed") return;
     this.closingByUs = true;
+    clearTimeout(this.retryTimer);
+    if (this.socket === undefined) {
+      this.state = "closed";
+      this.resolveClosed();
+      return;
+    }
     this.socket.close(1000, "client quit");
     await Promise.race([this.closed, Bun.sleep(timeoutMs)]);
-  }
-
-  private setState(state: ConnectionState): void {
-    if (state === this.state) return;
-    this.state = state;
-    this.events.onStateChange?.(state);
   }
 }

@@ -37,11 +37,12 @@ export async function runClient(argv: string[], env: Record<string, string | und
   return new ClientSession(options).run();
 }
 
-/** Adds the name and room the user asked for to the upgrade URL. */
-export function connectUrl(options: Pick<ClientOptions, "url" | "name" | "room">): string {
+/** The upgrade URL: the name and room asked for, and the session to resume once there is one. */
+export function connectUrl(options: Pick<ClientOptions, "url" | "name" | "room">, session?: string): string {
   const url = new URL(options.url);
   if (options.name !== undefined) url.searchParams.set("name", options.name);
   if (options.room !== undefined) url.searchParams.set("room", options.room);
+  if (session !== undefined) url.searchParams.set("session", session);
   return url.toString();
 }
 
@@ -55,6 +56,10 @@ class ClientSession {
   private connection!: ChatConnection;
   /** Input lines not handled yet: they wait for the welcome, and commands for earlier acks. */
   private readonly input: string[] = [];
+  /** Welcomed (and, after a reconnect, rooms re-joined): input may be sent. */
+  private ready = false;
+  private reconnected = false;
+  private session: string | undefined;
   private inputEnded = false;
   private refused = 0;
   private finish!: (code: number) => void;
@@ -82,11 +87,18 @@ class ClientSession {
     this.terminal.onEnd(() => this.endInput());
     this.terminal.onInterrupt(() => void this.quit(0));
 
-    this.connection = new ChatConnection(connectUrl(this.options), {
-      onOpen: () => this.onOpen(),
-      onFrame: (frame, raw) => this.onFrame(frame, raw),
-      onClose: (info) => void this.onClose(info),
-    });
+    this.connection = new ChatConnection(
+      // After the first welcome: resume that session, and ask for the current name in
+      // case the session expired meanwhile.
+      () => connectUrl({ ...this.options, name: this.state.self?.name ?? this.options.name }, this.session),
+      {
+        onOpen: (again) => this.onOpen(again),
+        onFrame: (frame, raw) => this.onFrame(frame, raw),
+        onClose: (info) => void this.onClose(info),
+        onReconnecting: (info) => this.onReconnecting(info),
+      },
+      { reconnect: !this.options["no-reconnect"], retryInitial: this.options.retry },
+    );
     return done;
   }
 
@@ -99,21 +111,58 @@ class ClientSession {
     this.terminal.setPrompt(`${where}${PROMPT}`);
   }
 
-  private onOpen(): void {
-    this.status("Connected to WebSocket server");
+  private onOpen(again: boolean): void {
+    this.status(again ? "Reconnected to WebSocket server" : "Connected to WebSocket server");
+    this.reconnected = again;
     this.terminal.prompt();
   }
 
+  private onReconnecting(info: { attempt: number; delayMs: number; code: number }): void {
+    this.ready = false;
+    const seconds = (info.delayMs / 1000).toFixed(1);
+    this.status(`Connection lost (${info.code}); reconnecting in ${seconds} s, attempt ${info.attempt}`);
+  }
+
   private onFrame(frame: ServerFrame, raw: string): void {
+    const welcome = frame.type === "system" && frame.event === "welcome" ? frame : undefined;
+    const roomsBefore = [...this.state.rooms];
+    const selfBefore = this.state.self;
     if (this.state.apply(frame)) this.updateView();
     if (frame.type === "error" && frame.ref !== undefined) this.refused++;
-    if (this.options.json) {
-      process.stdout.write(`${raw}\n`);
-    } else {
-      const text = this.render(frame);
-      if (text !== undefined) this.terminal.print(text);
+    this.show(frame, raw);
+    if (welcome !== undefined) {
+      this.session = welcome.session;
+      if (this.reconnected) this.resume(roomsBefore, selfBefore?.userId !== welcome.userId);
+      this.ready = true;
     }
     this.pump();
+  }
+
+  private show(frame: ServerFrame, raw: string): void {
+    if (this.options.json) {
+      process.stdout.write(`${raw}\n`);
+      return;
+    }
+    // Messages are shown once each, however often a reconnect replays them.
+    const messages = frame.type === "message" || frame.type === "history" ? this.state.toShow(frame) : undefined;
+    if (messages === undefined) {
+      const text = this.render(frame);
+      if (text !== undefined) this.terminal.print(text);
+      return;
+    }
+    for (const message of messages) this.terminal.print(this.render(message)!);
+  }
+
+  /**
+   * After a reconnect: re-join every room we were in, asking for what came after the
+   * last message we saw, then send again what the server never answered (same refs:
+   * it acks a repeated ref without storing it twice).
+   */
+  private resume(rooms: string[], newIdentity: boolean): void {
+    if (newIdentity) this.status(`The session had expired: you are now ${sanitize(this.state.self?.name ?? "")}`);
+    const unanswered = new Set(this.connection.pending.keys());
+    for (const room of rooms) this.connection.send({ type: "join", room, since: this.state.lastSeen(room) });
+    this.connection.resend(new Set([...this.connection.pending.keys()].filter((ref) => !unanswered.has(ref))));
   }
 
   /**
@@ -124,7 +173,7 @@ class ClientSession {
    */
   private pump(): void {
     while (this.input.length > 0 && !this.finished) {
-      if (this.state.self === undefined || this.connection.state !== "connected") return;
+      if (!this.ready || this.connection.state !== "connected") return;
       const line = this.input[0]!;
       if (isCommand(line) && this.connection.pending.size > 0) return;
       this.input.shift();
@@ -145,9 +194,26 @@ class ClientSession {
   private runCommand(line: string): void {
     const command = parseInput(line, this.state.currentRoom);
     switch (command.kind) {
-      case "send":
-        this.connection.send(command.frame);
+      case "send": {
+        // A message names its room, so a resend after a reconnect cannot land elsewhere.
+        const frame = command.frame.type === "message" && this.state.currentRoom !== undefined
+          ? { ...command.frame, room: this.state.currentRoom }
+          : command.frame;
+        this.connection.send(frame);
         return;
+      }
+      case "history": {
+        const room = this.state.currentRoom;
+        if (room === undefined) {
+          this.refused++;
+          this.status("you are not in any room");
+          return;
+        }
+        this.state.requestOlder(room);
+        const before = this.state.oldestSeen(room);
+        this.connection.send({ type: "history", room, limit: command.limit, ...(before === undefined ? {} : { before }) });
+        return;
+      }
       case "rooms": {
         const { rooms, currentRoom } = this.state;
         this.status(rooms.length === 0 ? "You are in no room" : `Your rooms: ${rooms.map((r) => `#${r}`).join(", ")} (current: #${currentRoom})`);
@@ -191,7 +257,7 @@ class ClientSession {
   }
 
   private maybeFinish(): void {
-    if (this.connection.state !== "connected" || this.connection.pending.size > 0) return;
+    if (!this.ready || this.connection.state !== "connected" || this.connection.pending.size > 0) return;
     // A piped line the server refused was shown as an error; say so in the exit code too.
     void this.quit(this.refused > 0 && !this.interactive ? 1 : 0);
   }

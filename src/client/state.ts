@@ -1,15 +1,58 @@
 // What the client knows about itself, kept in step with the frames the server sends:
 // its identity, its rooms in join order (the last is current) and names seen so far.
-import type { ServerFrame } from "../protocol.ts";
+import type { MessageFrame, ServerFrame } from "../protocol.ts";
 
 export class ClientState {
   self: { userId: string; name: string } | undefined;
   rooms: string[] = [];
   /** Every name seen, for tab completion. */
   readonly names = new Set<string>();
+  /** Per room, the newest and oldest message ids shown: replays show only what is newer. */
+  private readonly newest = new Map<string, number>();
+  private readonly oldest = new Map<string, number>();
+  /** Rooms with a /history request outstanding: their next history frame is older messages. */
+  private readonly olderRequested = new Set<string>();
 
   get currentRoom(): string | undefined {
     return this.rooms.at(-1);
+  }
+
+  /** The id to resume a room from: the newest message shown there. */
+  lastSeen(room: string): number {
+    return this.newest.get(room) ?? 0;
+  }
+
+  /** Where paging back in a room starts: before the oldest message shown. */
+  oldestSeen(room: string): number | undefined {
+    return this.oldest.get(room);
+  }
+
+  requestOlder(room: string): void {
+    this.olderRequested.add(room);
+  }
+
+  /**
+   * The messages of a live or history frame that should be shown: each message once,
+   * however often a reconnect replays it. Older pages asked for with /history are
+   * shown as such.
+   */
+  toShow(frame: ServerFrame): MessageFrame[] {
+    if (frame.type === "message") return this.isNew(frame) ? [frame] : [];
+    if (frame.type !== "history") return [];
+    if (this.olderRequested.delete(frame.room)) {
+      const before = this.oldest.get(frame.room) ?? Number.MAX_SAFE_INTEGER;
+      const older = frame.messages.filter((m) => m.id < before);
+      if (older.length > 0) this.oldest.set(frame.room, older[0]!.id);
+      return older;
+    }
+    return frame.messages.filter((m) => this.isNew(m));
+  }
+
+  private isNew(message: MessageFrame): boolean {
+    if (message.id <= (this.newest.get(message.room) ?? 0)) return false;
+    this.newest.set(message.room, message.id);
+    if (!this.oldest.has(message.room)) this.oldest.set(message.room, message.id);
+    return true;
   }
 
   /** Applies a frame; true when identity or rooms changed (the prompt needs redrawing). */

@@ -99,9 +99,9 @@ describe("failures", () => {
     expect(result.stderr.trim()).toBe("Could not connect to ws://127.0.0.1:1: connection refused (is the server running?)");
   });
 
-  test("the server going away mid-session is a clear notice and exit code 1", async () => {
+  test("with --no-reconnect, the server going away mid-session is a clear notice and exit code 1", async () => {
     const own = await startServer();
-    const client = Bun.spawn([...CLIENT, own.url], { cwd: ROOT, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+    const client = Bun.spawn([...CLIENT, own.url, "--no-reconnect"], { cwd: ROOT, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
     const out = new LineCollector(client.stdout);
     const err = new LineCollector(client.stderr);
     await out.waitFor("Connected to WebSocket server");
@@ -132,6 +132,11 @@ describe("failures", () => {
 });
 
 describe("in a terminal (tmux)", () => {
+  // A server of its own: an empty lobby, so no history pushes the banner off the screen.
+  let server: ServerProcess;
+  beforeAll(async () => {
+    server = await startServer();
+  });
   // A tmux server of our own per test, so a user's tmux sessions are never touched.
   let socket = "";
   let uiCount = 0;
