@@ -232,3 +232,49 @@ export function socketClosed(socket: net.Socket, timeoutMs: number): Promise<voi
     socket.once("end", done);
   });
 }
+
+/**
+ * A TCP proxy in front of a server, so a test can break clients' connections without
+ * touching the server: `stall("up")` swallows what clients send, `stall("down")`
+ * what the server sends (acks get lost), and `cut()` destroys every connection.
+ */
+export async function startProxy(targetPort: number): Promise<{ port: number; stall(direction: "up" | "down"): void; cut(): void; close(): void }> {
+  const pairs = new Set<[net.Socket, net.Socket]>();
+  const stalled = { up: false, down: false };
+  const server = net.createServer((inbound) => {
+    const outbound = net.connect(targetPort, "127.0.0.1");
+    const pair: [net.Socket, net.Socket] = [inbound, outbound];
+    pairs.add(pair);
+    inbound.on("data", (chunk) => stalled.up || outbound.write(chunk));
+    outbound.on("data", (chunk) => stalled.down || inbound.write(chunk));
+    const drop = () => {
+      inbound.destroy();
+      outbound.destroy();
+      pairs.delete(pair);
+    };
+    inbound.on("error", drop).on("close", drop);
+    outbound.on("error", drop).on("close", drop);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const proxy = {
+    port: (server.address() as net.AddressInfo).port,
+    stall(direction: "up" | "down") {
+      stalled[direction] = true;
+    },
+    cut() {
+      for (const [inbound, outbound] of pairs) {
+        inbound.destroy();
+        outbound.destroy();
+      }
+      pairs.clear();
+      stalled.up = false;
+      stalled.down = false;
+    },
+    close() {
+      proxy.cut();
+      server.close();
+    },
+  };
+  sockets.add(proxy);
+  return proxy;
+}

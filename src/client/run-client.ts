@@ -60,6 +60,8 @@ class ClientSession {
   private ready = false;
   private reconnected = false;
   private session: string | undefined;
+  /** Refs of the re-joins sent after a reconnect, by room: their answer ends the replay. */
+  private readonly rejoins = new Map<string, string>();
   private inputEnded = false;
   private refused = 0;
   private finish!: (code: number) => void;
@@ -130,6 +132,11 @@ class ClientSession {
     if (this.state.apply(frame)) this.updateView();
     if (frame.type === "error" && frame.ref !== undefined) this.refused++;
     this.show(frame, raw);
+    const rejoined = (frame.type === "ack" || frame.type === "error") && frame.ref !== undefined ? this.rejoins.get(frame.ref) : undefined;
+    if (rejoined !== undefined) {
+      this.rejoins.delete((frame as { ref: string }).ref);
+      if (!this.options.json) for (const message of this.state.endReplay(rejoined)) this.terminal.print(this.render(message)!);
+    }
     if (welcome !== undefined) {
       this.session = welcome.session;
       if (this.reconnected) this.resume(roomsBefore, selfBefore?.userId !== welcome.userId);
@@ -161,7 +168,10 @@ class ClientSession {
   private resume(rooms: string[], newIdentity: boolean): void {
     if (newIdentity) this.status(`The session had expired: you are now ${sanitize(this.state.self?.name ?? "")}`);
     const unanswered = new Set(this.connection.pending.keys());
-    for (const room of rooms) this.connection.send({ type: "join", room, since: this.state.lastSeen(room) });
+    for (const room of rooms) {
+      this.state.startReplay(room);
+      this.rejoins.set(this.connection.send({ type: "join", room, since: this.state.lastSeen(room) }), room);
+    }
     this.connection.resend(new Set([...this.connection.pending.keys()].filter((ref) => !unanswered.has(ref))));
   }
 

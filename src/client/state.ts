@@ -12,6 +12,12 @@ export class ClientState {
   private readonly oldest = new Map<string, number>();
   /** Rooms with a /history request outstanding: their next history frame is older messages. */
   private readonly olderRequested = new Set<string>();
+  /**
+   * Rooms being re-joined after a reconnect. A resumed connection may get live
+   * messages before the replay of what it missed; both are held back until the
+   * re-join is answered, then shown merged in id order.
+   */
+  private readonly replaying = new Map<string, MessageFrame[]>();
 
   get currentRoom(): string | undefined {
     return this.rooms.at(-1);
@@ -37,8 +43,14 @@ export class ClientState {
    * shown as such.
    */
   toShow(frame: ServerFrame): MessageFrame[] {
+    if (frame.type !== "message" && frame.type !== "history") return [];
+    const held = this.replaying.get(frame.room);
+    if (held !== undefined && !this.olderRequested.has(frame.room)) {
+      if (frame.type === "message") held.push(frame);
+      else held.push(...frame.messages);
+      return [];
+    }
     if (frame.type === "message") return this.isNew(frame) ? [frame] : [];
-    if (frame.type !== "history") return [];
     if (this.olderRequested.delete(frame.room)) {
       const before = this.oldest.get(frame.room) ?? Number.MAX_SAFE_INTEGER;
       const older = frame.messages.filter((m) => m.id < before);
@@ -46,6 +58,17 @@ export class ClientState {
       return older;
     }
     return frame.messages.filter((m) => this.isNew(m));
+  }
+
+  startReplay(room: string): void {
+    this.replaying.set(room, []);
+  }
+
+  /** The re-join was answered: what was held back, in id order, each message once. */
+  endReplay(room: string): MessageFrame[] {
+    const held = this.replaying.get(room) ?? [];
+    this.replaying.delete(room);
+    return held.sort((a, b) => a.id - b.id).filter((m) => this.isNew(m));
   }
 
   private isNew(message: MessageFrame): boolean {

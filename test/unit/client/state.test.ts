@@ -58,3 +58,41 @@ describe("ClientState", () => {
     expect([...state.names].sort()).toEqual(["ann", "ben"]);
   });
 });
+
+describe("showing each message once", () => {
+  const message = (id: number, room = "lobby"): ServerFrame =>
+    ({ type: "message", id, room, userId: "User-a", name: "ann", content: `m${id}`, timestamp: T });
+  const history = (ids: number[], room = "lobby"): ServerFrame =>
+    ({ type: "history", room, messages: ids.map((id) => message(id, room) as never), complete: false, timestamp: T });
+  const idsOf = (frames: { id: number }[]) => frames.map((f) => f.id);
+
+  test("a replay shows only what is newer than the last message shown", () => {
+    const state = new ClientState();
+    expect(idsOf(state.toShow(message(1)))).toEqual([1]);
+    expect(idsOf(state.toShow(message(2)))).toEqual([2]);
+    expect(state.lastSeen("lobby")).toBe(2);
+    expect(idsOf(state.toShow(history([1, 2, 3, 4])))).toEqual([3, 4]);
+    expect(state.toShow(message(4))).toEqual([]);
+  });
+
+  test("during a re-join, live messages and the replay are held and then shown merged in id order", () => {
+    const state = new ClientState();
+    state.toShow(message(10));
+    state.startReplay("lobby");
+    // The resumed connection hears 13 and 14 live before the replay of 11..14 arrives.
+    expect(state.toShow(message(13))).toEqual([]);
+    expect(state.toShow(message(14))).toEqual([]);
+    expect(state.toShow(history([11, 12, 13, 14]))).toEqual([]);
+    expect(idsOf(state.endReplay("lobby"))).toEqual([11, 12, 13, 14]);
+    expect(idsOf(state.toShow(message(15)))).toEqual([15]);
+  });
+
+  test("/history pages show older messages once", () => {
+    const state = new ClientState();
+    state.toShow(history([5, 6, 7]));
+    expect(state.oldestSeen("lobby")).toBe(5);
+    state.requestOlder("lobby");
+    expect(idsOf(state.toShow(history([2, 3, 4, 5])))).toEqual([2, 3, 4]);
+    expect(state.oldestSeen("lobby")).toBe(2);
+  });
+});

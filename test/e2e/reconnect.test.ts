@@ -1,0 +1,120 @@
+// CLI clients that keep typing while the server restarts or their connection is cut:
+// afterwards each has seen every message exactly once, in id order, and every line
+// it sent is stored exactly once.
+import { afterAll, afterEach, expect, setDefaultTimeout, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import type { MessageFrame } from "../../src/protocol.ts";
+import { cleanup, LineCollector, ROOT, startProxy, startServer, TestClient } from "../helpers.ts";
+
+setDefaultTimeout(60_000);
+const dir = mkdtempSync(path.join(tmpdir(), "chat-reconnect-"));
+afterEach(cleanup);
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const NAMES = ["ann", "ben"];
+const LINES = 40;
+
+function cliClient(url: string, name: string) {
+  const proc = Bun.spawn(["bun", "src/client.ts", url, "--name", name], { cwd: ROOT, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+  // Every line the test types is remembered, to check it is stored exactly once.
+  const typed: string[] = [];
+  const type = (line: string) => {
+    typed.push(line);
+    proc.stdin.write(`${line}\n`);
+    proc.stdin.flush();
+  };
+  return { name, proc, typed, type, out: new LineCollector(proc.stdout), err: new LineCollector(proc.stderr) };
+}
+
+/** Every message of a room, read through the history frame, in id order. */
+async function storedMessages(url: string, room = "lobby"): Promise<MessageFrame[]> {
+  const reader = await TestClient.connect(url);
+  reader.send(JSON.stringify({ type: "history", room, limit: 500, ref: "all" }));
+  await reader.next((f) => f.type === "ack" && f.ref === "all");
+  const history = reader.ofType("history").filter((h) => h.room === room).at(-1)!;
+  reader.close();
+  return history.messages;
+}
+
+/**
+ * Types LINES lines into each client, 25 ms apart, and runs each disruption once
+ * a given line number is reached (it may type on meanwhile through `typeLine`).
+ */
+async function typeThrough(clients: ReturnType<typeof cliClient>[], disruptions: Record<number, () => Promise<void>>) {
+  for (let i = 0; i < LINES; i++) {
+    await disruptions[i]?.();
+    for (const client of clients) client.type(`${client.name}-${i}`);
+    await Bun.sleep(25);
+  }
+  for (const client of clients) client.proc.stdin.end();
+}
+
+async function checkExactlyOnce(url: string, clients: ReturnType<typeof cliClient>[]) {
+  for (const client of clients) {
+    const code = await client.proc.exited;
+    if (code !== 0) throw new Error(`${client.name} exited ${code}\nstdout:\n${client.out.text()}\nstderr:\n${client.err.text()}`);
+  }
+  const stored = (await storedMessages(url)).filter((m) => /^(ann|ben)-/.test(m.content));
+  const contents = stored.map((m) => m.content);
+  // Every line sent is stored exactly once.
+  const sent = clients.flatMap((client) => client.typed);
+  for (const line of sent) expect(contents.filter((c) => c === line)).toHaveLength(1);
+  expect(contents.length).toBe(sent.length);
+  // Each client showed each of its own lines once, and everything it showed is in id order.
+  for (const client of clients) {
+    await client.out.done;
+    const shown = client.out.lines.map((line) => /: ((?:ann|ben)-\S+)$/.exec(line)?.[1]).filter((c) => c !== undefined);
+    expect(new Set(shown).size).toBe(shown.length);
+    for (const line of client.typed) expect(shown).toContain(line);
+    const order = shown.map((c) => contents.indexOf(c));
+    expect(order).toEqual([...order].sort((a, b) => a - b));
+  }
+}
+
+test("clients keep sending while the server is killed and restarted: nothing lost, nothing doubled", async () => {
+  const db = path.join(dir, "restart.db");
+  const first = await startServer(["--db", db, "--grace", "30"]);
+  const port = String(first.port);
+  const clients = NAMES.map((name) => cliClient(first.url, name));
+  for (const client of clients) await client.out.waitFor("Welcome");
+  let second: Awaited<ReturnType<typeof startServer>> | undefined;
+  await typeThrough(clients, {
+    [LINES / 4]: async () => {
+      // SIGKILL: no goodbye, acks in flight are lost, lines keep coming while it is down.
+      first.proc.kill("SIGKILL");
+      await first.proc.exited;
+      for (const client of clients) client.type(`${client.name}-offline`);
+      await Bun.sleep(300);
+      second = await startServer(["--db", db, "--grace", "30", "--port", port]);
+    },
+  });
+  for (const client of clients) await client.out.waitFor("Reconnected to WebSocket server", 15_000);
+  await checkExactlyOnce(second!.url, clients);
+});
+
+test("clients keep sending while their own connections are cut: nothing lost, nothing doubled", async () => {
+  const server = await startServer(["--grace", "30"]);
+  const proxy = await startProxy(server.port);
+  const clients = NAMES.map((name) => cliClient(`ws://127.0.0.1:${proxy.port}`, name));
+  for (const client of clients) await client.out.waitFor("Welcome");
+  const typeWhileStalled = async (direction: "up" | "down") => {
+    // Start from a live, settled connection: every client has seen its last line.
+    for (const client of clients) await client.out.waitFor(`(you): ${client.typed.at(-1)}`, 10_000);
+    proxy.stall(direction);
+    // Lines typed now are sent into the void (up: the server never gets them) or
+    // stored without the ack getting back (down): only a resend with the same ref saves them.
+    for (let i = 0; i < 5; i++) {
+      for (const client of clients) client.type(`${client.name}-${direction}${i}`);
+      await Bun.sleep(30);
+    }
+    proxy.cut();
+  };
+  await typeThrough(clients, {
+    [LINES / 4]: () => typeWhileStalled("up"),
+    [LINES / 2]: () => typeWhileStalled("down"),
+  });
+  for (const client of clients) await client.out.waitFor("Reconnected to WebSocket server", 15_000);
+  await checkExactlyOnce(server.url, clients);
+});
