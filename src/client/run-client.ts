@@ -60,6 +60,10 @@ class ClientSession {
   private ready = false;
   private reconnected = false;
   private session: string | undefined;
+  /** The session the current connection asked to resume. */
+  private askedSession: string | undefined;
+  /** A fresh (not resumed) connection is caught up once the history of its first room is in. */
+  private catchingUp: string | undefined;
   /** Refs of the re-joins sent after a reconnect, by room: their answer ends the replay. */
   private readonly rejoins = new Map<string, string>();
   private inputEnded = false;
@@ -92,7 +96,10 @@ class ClientSession {
     this.connection = new ChatConnection(
       // After the first welcome: resume that session, and ask for the current name in
       // case the session expired meanwhile.
-      () => connectUrl({ ...this.options, name: this.state.self?.name ?? this.options.name }, this.session),
+      () => {
+        this.askedSession = this.session;
+        return connectUrl({ ...this.options, name: this.state.self?.name ?? this.options.name }, this.session);
+      },
       {
         onOpen: (again) => this.onOpen(again),
         onFrame: (frame, raw) => this.onFrame(frame, raw),
@@ -138,8 +145,15 @@ class ClientSession {
       if (!this.options.json) for (const message of this.state.endReplay(rejoined)) this.terminal.print(this.render(message)!);
     }
     if (welcome !== undefined) {
+      const fresh = welcome.session !== this.askedSession;
       this.session = welcome.session;
       if (this.reconnected) this.resume(roomsBefore, selfBefore?.userId !== welcome.userId);
+      // Input waits until a fresh connection has its history, so /history pages from there.
+      this.catchingUp = fresh ? welcome.rooms[0] : undefined;
+      this.ready = this.catchingUp === undefined;
+    }
+    if (frame.type === "history" && frame.room === this.catchingUp) {
+      this.catchingUp = undefined;
       this.ready = true;
     }
     this.pump();

@@ -41,8 +41,12 @@ export function handleOpen(ctx: ChatContext, ws: ChatSocket): void {
     },
     timestamp: timestamp(),
   }, ctx.metrics);
-  // A resuming client asks for what it missed with join+since; a new one sees the recent past.
-  if (resumed === undefined) sendHistory(ctx, ws, rooms[0]!, ctx.history.recent(rooms[0]!, DEFAULT_HISTORY_LIMIT), undefined);
+  // A resuming client asks for what it missed with join+since; a new one sees the recent
+  // past, always as one frame (maybe empty), so a client knows when it has caught up.
+  if (resumed === undefined) {
+    const recent = ctx.history.recent(rooms[0]!, DEFAULT_HISTORY_LIMIT);
+    sendHistory(ctx, ws, rooms[0]!, recent, recent.length < DEFAULT_HISTORY_LIMIT);
+  }
   // Coming back is not news: only a brand-new user is announced.
   for (const room of rooms) enterRoom(ctx, ws, room, { announce: resumed === undefined, tellSelf: false });
   if (resumed !== undefined) ctx.metrics.resumes++;

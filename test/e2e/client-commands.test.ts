@@ -79,7 +79,7 @@ describe("slash commands through stdin", () => {
 
   test("/help lists every command", async () => {
     const result = await piped("/help\n");
-    for (const command of ["/join", "/leave", "/nick", "/who", "/msg", "/rooms", "/me", "/help", "/quit"]) {
+    for (const command of ["/join", "/leave", "/nick", "/who", "/msg", "/rooms", "/history", "/me", "/help", "/quit"]) {
       expect(result.stdout).toContain(command);
     }
   });
@@ -115,6 +115,19 @@ describe("slash commands through stdin", () => {
     expect(result.code).toBe(1);
     expect(result.stdout).toMatch(/error \[no_such_user\]/);
     expect(result.stdout).toMatch(/error \[not_in_room\]: you are not in #never-joined/);
+  });
+
+  test("/history shows older messages of the current room, page by page", async () => {
+    const writer = await TestClient.connect(`${server.url}/?room=archive`);
+    for (let i = 1; i <= 60; i++) writer.send(JSON.stringify({ type: "message", content: `old ${i}`, ref: `o${i}` }));
+    await writer.next((f) => f.type === "ack" && f.ref === "o60");
+    const result = await piped("/history 5\n/history 3\n", "--room", "archive");
+    expect(result.code).toBe(0);
+    const shown = result.stdout.split("\n").map((line) => /: (old \d+)$/.exec(line)?.[1]).filter(Boolean);
+    // 50 on joining (11..60), then 6..10, then 3..5.
+    expect(shown.slice(0, 50)).toEqual(Array.from({ length: 50 }, (_, i) => `old ${i + 11}`));
+    expect(shown.slice(50)).toEqual(["old 6", "old 7", "old 8", "old 9", "old 10", "old 3", "old 4", "old 5"]);
+    writer.close();
   });
 
   test("//text sends a message that starts with a slash", async () => {

@@ -118,3 +118,31 @@ test("clients keep sending while their own connections are cut: nothing lost, no
   for (const client of clients) await client.out.waitFor("Reconnected to WebSocket server", 15_000);
   await checkExactlyOnce(server.url, clients);
 });
+
+test("a dropped connection shows a reconnecting status line with the delay and the attempt", async () => {
+  const server = await startServer();
+  const proxy = await startProxy(server.port);
+  const client = cliClient(`ws://127.0.0.1:${proxy.port}`, "status");
+  await client.out.waitFor("Welcome");
+  proxy.cut();
+  expect(await client.out.waitFor("reconnecting")).toMatch(/^Connection lost \(\d+\); reconnecting in \d+\.\d s, attempt 1$/);
+  await client.out.waitFor("Reconnected to WebSocket server", 10_000);
+  client.proc.stdin.end();
+  expect(await client.proc.exited).toBe(0);
+});
+
+test("--retry waits for a server that is not up yet", async () => {
+  // Find a free port, then start the client before anything listens there.
+  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = probe.port;
+  probe.stop(true);
+  const proc = Bun.spawn(["bun", "src/client.ts", `ws://127.0.0.1:${port}`, "--retry"], { cwd: ROOT, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+  const out = new LineCollector(proc.stdout);
+  await out.waitFor("reconnecting", 5000);
+  await startServer(["--port", String(port)]);
+  await out.waitFor("Welcome", 15_000);
+  proc.stdin.write("made it\n");
+  proc.stdin.end();
+  expect(await proc.exited).toBe(0);
+  expect(out.text()).toMatch(/\(you\): made it/);
+});
