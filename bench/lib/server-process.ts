@@ -1,0 +1,171 @@
+// Starting a server under test as its own process, learning its port from the line
+// it prints, and stopping it (and anything it forked) for sure.
+import type { Subprocess } from "bun";
+import { onExitCleanup } from "./children.ts";
+import { treeCpuSeconds, treeRssBytes } from "./proc-stats.ts";
+
+const LISTENING_LINE = /WebSocket server is listening on port (\d+)/;
+const STDERR_TAIL_LINES = 20;
+const STOP_GRACE_MS = 2000;
+
+/** A server failed to start or to announce its port; carries what it said. */
+export class ServerStartError extends Error {
+  override name = "ServerStartError";
+  constructor(
+    readonly serverName: string,
+    reason: string,
+    readonly output: string,
+  ) {
+    super(`${serverName}: ${reason}${output ? ` — last output: ${output.split("\n").slice(-3).join(" | ")}` : ""}`);
+  }
+}
+
+export interface ServerSpec {
+  /** Column name in the report: ours, ceiling, original. */
+  name: string;
+  /** Executable and arguments, run directly (no shell) so the pid we get is the server. */
+  argv: string[];
+  /** False when the server is known to have no rooms; many-rooms then reports n/a. */
+  hasRooms: boolean;
+}
+
+export class ServerProcess {
+  private readonly unregister: () => void;
+  private exited = false;
+
+  constructor(
+    readonly spec: ServerSpec,
+    private readonly child: Subprocess,
+    readonly port: number,
+    private readonly output: OutputTail,
+  ) {
+    this.unregister = onExitCleanup(() => killGroup(child.pid, "SIGKILL"));
+    void child.exited.then(() => {
+      this.exited = true;
+    });
+  }
+
+  get pid(): number {
+    return this.child.pid;
+  }
+
+  get url(): string {
+    return `ws://127.0.0.1:${this.port}/`;
+  }
+
+  get alive(): boolean {
+    return !this.exited;
+  }
+
+  rssBytes(): number {
+    return treeRssBytes(this.child.pid);
+  }
+
+  cpuSeconds(): number {
+    return treeCpuSeconds(this.child.pid);
+  }
+
+  /** The last thing the server said, starting at an error if there is one (a crash's message, not its stack bottom). */
+  lastWords(): string {
+    const lines = this.output.text().split("\n");
+    const errorAt = lines.findLastIndex((line) => /error|exception|panic|uncaught/i.test(line));
+    const from = errorAt >= 0 ? errorAt : Math.max(0, lines.length - 3);
+    return lines.slice(from, from + 3).map((line) => line.trim()).join(" | ");
+  }
+
+  /** SIGTERM to the whole process group, SIGKILL if it is still there after a grace period. */
+  async stop(): Promise<void> {
+    if (!this.exited) {
+      killGroup(this.child.pid, "SIGTERM");
+      const timer = setTimeout(() => killGroup(this.child.pid, "SIGKILL"), STOP_GRACE_MS);
+      await this.child.exited;
+      clearTimeout(timer);
+    }
+    // A forked grandchild may survive its parent; the group kill reaches it too.
+    killGroup(this.child.pid, "SIGKILL");
+    this.unregister();
+  }
+}
+
+function killGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // The group is already empty.
+  }
+}
+
+/** The last lines a server wrote to stdout and stderr, for error messages. */
+class OutputTail {
+  private lines: string[] = [];
+
+  push(chunk: string): void {
+    for (const line of chunk.split("\n")) {
+      if (line.trim() === "") continue;
+      this.lines.push(line);
+    }
+    if (this.lines.length > STDERR_TAIL_LINES) this.lines = this.lines.slice(-STDERR_TAIL_LINES);
+  }
+
+  text(): string {
+    return this.lines.join("\n");
+  }
+}
+
+/**
+ * Spawns the server in its own process group and resolves once it prints its
+ * listening line. Keeps reading both pipes afterwards: a server blocked on a full
+ * stdout pipe would measure the pipe, not the server.
+ */
+export async function startServer(spec: ServerSpec, timeoutMs = 15_000): Promise<ServerProcess> {
+  const [command, ...args] = spec.argv;
+  if (command === undefined) throw new ServerStartError(spec.name, "empty server command", "");
+  let child: Subprocess<"ignore", "pipe", "pipe">;
+  try {
+    child = Bun.spawn([command, ...args], { stdio: ["ignore", "pipe", "pipe"], detached: true });
+  } catch (error) {
+    throw new ServerStartError(spec.name, `cannot start '${spec.argv.join(" ")}': ${String(error)}`, "");
+  }
+  const unregister = onExitCleanup(() => killGroup(child.pid, "SIGKILL"));
+  const output = new OutputTail();
+  let announce: (port: number) => void = () => {};
+  const announced = new Promise<number>((resolve) => {
+    announce = resolve;
+  });
+  void drain(child.stdout, (chunk) => {
+    output.push(chunk);
+    const match = LISTENING_LINE.exec(chunk);
+    if (match) announce(Number(match[1]));
+  });
+  void drain(child.stderr, (chunk) => output.push(chunk));
+
+  let timer: Timer | undefined;
+  const outcome = await Promise.race([
+    announced,
+    child.exited.then((code) => `exited with code ${code} before listening`),
+    new Promise<string>((resolve) => {
+      timer = setTimeout(() => resolve(`did not print its listening line within ${timeoutMs} ms`), timeoutMs);
+    }),
+  ]);
+  clearTimeout(timer);
+  unregister();
+  if (typeof outcome === "string") {
+    killGroup(child.pid, "SIGKILL");
+    throw new ServerStartError(spec.name, outcome, output.text());
+  }
+  return new ServerProcess(spec, child, outcome, output);
+}
+
+async function drain(stream: ReadableStream<Uint8Array>, onText: (text: string) => void): Promise<void> {
+  const decoder = new TextDecoder();
+  // Lines can straddle chunks; only complete lines are matched against the listening line.
+  let partial = "";
+  for await (const chunk of stream) {
+    partial += decoder.decode(chunk, { stream: true });
+    const end = partial.lastIndexOf("\n");
+    if (end < 0) continue;
+    onText(partial.slice(0, end + 1));
+    partial = partial.slice(end + 1);
+  }
+  if (partial !== "") onText(partial);
+}

@@ -1,0 +1,128 @@
+// What a scenario is and the pieces they share: connecting a layout, timing CPU
+// around a phase, and turning measurements into report figures.
+import { Generator, type CpuUse } from "../lib/generator.ts";
+import type { Layout } from "../lib/layout.ts";
+import type { BenchOptions, ScenarioName } from "../lib/options.ts";
+import type { ServerProcess } from "../lib/server-process.ts";
+import { percentile, type LatencySummary } from "../lib/stats.ts";
+
+export type Better = "higher" | "lower" | "none";
+
+/** One number in the report; null when it could not be measured (see the notes). */
+export interface Figure {
+  key: string;
+  label: string;
+  unit: string;
+  value: number | null;
+  better: Better;
+}
+
+export interface ScenarioOutcome {
+  figures: Figure[];
+  notes: string[];
+}
+
+export interface ScenarioContext {
+  server: ServerProcess;
+  generator: Generator;
+  options: BenchOptions;
+}
+
+export interface Scenario {
+  name: ScenarioName;
+  /** One line for the report: what was run, with the sizes used. */
+  describe(options: BenchOptions): string;
+  run(context: ScenarioContext): Promise<ScenarioOutcome>;
+}
+
+export function figure(key: string, label: string, unit: string, value: number | null, better: Better = "none"): Figure {
+  return { key, label, unit, value: value === null || Number.isFinite(value) ? value : null, better };
+}
+
+/** Quiet period that counts as "the join notices have all arrived". */
+export const SETTLE_QUIET_MS = 300;
+
+export interface ConnectOutcome {
+  opened: number;
+  failed: number;
+  wallMs: number;
+  note?: string;
+}
+
+/** Lays the clients out across the generator processes and opens them all, in batches. */
+export async function connectLayout(
+  context: ScenarioContext,
+  layout: Layout,
+  timeoutMs: number,
+): Promise<ConnectOutcome> {
+  await context.generator.setup(layout);
+  const started = performance.now();
+  const result = await context.generator.connect(context.server.url, context.options.batch, timeoutMs);
+  const wallMs = performance.now() - started;
+  const outcome: ConnectOutcome = { opened: result.opened, failed: result.failed, wallMs };
+  if (result.opened < layout.totalClients) {
+    const unattempted = layout.totalClients - result.opened - result.failed - result.timedOut;
+    outcome.note =
+      `only ${result.opened} of ${layout.totalClients} connections opened within ${Math.round(timeoutMs / 1000)} s` +
+      (result.failed > 0 ? `; ${result.failed} failed (${result.firstError ?? "no reason given"})` : "") +
+      (result.timedOut > 0 ? `; ${result.timedOut} still connecting at the deadline` : "") +
+      (unattempted > 0 ? `; ${unattempted} not attempted` : "");
+  }
+  return outcome;
+}
+
+export interface CpuWindow {
+  generator: CpuUse;
+  /** Server process tree, % of one core. */
+  serverPercent: number;
+  wallMs: number;
+}
+
+/** Runs `phase` and reports the CPU the generator and the server used meanwhile. */
+export async function withCpuWindow<T>(
+  context: ScenarioContext,
+  phase: () => Promise<T>,
+): Promise<{ result: T; cpu: CpuWindow }> {
+  const generatorBefore = await context.generator.cpuSnapshot();
+  const serverBefore = context.server.cpuSeconds();
+  const result = await phase();
+  const generatorAfter = await context.generator.cpuSnapshot();
+  const serverAfter = context.server.cpuSeconds();
+  const wallMs = generatorAfter.wallMs - generatorBefore.wallMs;
+  return {
+    result,
+    cpu: {
+      generator: Generator.cpuUse(generatorBefore, generatorAfter),
+      serverPercent: ((serverAfter - serverBefore) / Math.max(1e-9, wallMs / 1000)) * 100,
+      wallMs,
+    },
+  };
+}
+
+export function cpuFigures(prefix: string, cpu: CpuWindow | undefined): Figure[] {
+  return [
+    figure(`${prefix}serverCpuPercent`, "server CPU", "% core", cpu?.serverPercent ?? null),
+    figure(`${prefix}generatorCpuPercent`, "generator CPU, all processes", "% core", cpu?.generator.totalPercent ?? null),
+    figure(`${prefix}generatorBusiestPercent`, "generator CPU, busiest process", "% core", cpu?.generator.busiestPercent ?? null),
+  ];
+}
+
+export function latencyFigures(prefix: string, summary: LatencySummary | undefined): Figure[] {
+  return [
+    figure(`${prefix}p50Ms`, "latency p50", "ms", summary?.p50Ms ?? null, "lower"),
+    figure(`${prefix}p99Ms`, "latency p99", "ms", summary?.p99Ms ?? null, "lower"),
+    figure(`${prefix}p999Ms`, "latency p99.9", "ms", summary?.p999Ms ?? null, "lower"),
+    figure(`${prefix}maxMs`, "latency max", "ms", summary?.maxMs ?? null, "lower"),
+  ];
+}
+
+/** How late the open-loop sends left, p99 in ms: large means the generator could not keep up. */
+export function sendLagP99Ms(lagUs: number[] | undefined): number | null {
+  if (lagUs === undefined || lagUs.length === 0) return null;
+  return percentile(Float64Array.from(lagUs).sort(), 0.99) / 1000;
+}
+
+/** Messages that should have arrived (sent × room size) but had not when we stopped waiting. */
+export function lostCount(expected: number, delivered: number): number {
+  return Math.max(0, expected - delivered);
+}

@@ -1,0 +1,82 @@
+// Scenario 1, broadcast throughput: N clients in one room each send a burst, and the
+// next round starts only when every client has every message of the last one, so
+// the figure is deliveries the server actually completed, not frames queued.
+import {
+  connectLayout,
+  cpuFigures,
+  figure,
+  lostCount,
+  SETTLE_QUIET_MS,
+  withCpuWindow,
+  type CpuWindow,
+  type Figure,
+  type Scenario,
+  type ScenarioContext,
+  type ScenarioOutcome,
+} from "./scenario.ts";
+
+const CONNECT_TIMEOUT_MS = 30_000;
+const ROUND_TIMEOUT_MS = 10_000;
+
+interface Measured {
+  deliveriesPerSecond: number;
+  messagesPerSecond: number;
+  rounds: number;
+  lost: number;
+  dropped: number;
+  cpu: CpuWindow;
+}
+
+function figures(m: Measured | undefined): Figure[] {
+  return [
+    figure("deliveriesPerSecond", "deliveries/s", "/s", m?.deliveriesPerSecond ?? null, "higher"),
+    figure("messagesPerSecond", "messages sent/s", "/s", m?.messagesPerSecond ?? null, "higher"),
+    figure("rounds", "rounds completed", "", m?.rounds ?? null),
+    figure("lost", "deliveries missing", "", m?.lost ?? null, "lower"),
+    figure("dropped", "connections dropped", "", m?.dropped ?? null, "lower"),
+    ...cpuFigures("", m?.cpu),
+  ];
+}
+
+export const throughputScenario: Scenario = {
+  name: "throughput",
+  describe: (o) => `${o.clients} clients in one room, bursts of ${o.burst} per client per round, ${o.seconds} s`,
+
+  async run(context: ScenarioContext): Promise<ScenarioOutcome> {
+    const { generator, options } = context;
+    const clients = options.clients;
+    const connected = await connectLayout(context, { totalClients: clients, roomSize: 0 }, CONNECT_TIMEOUT_MS);
+    if (connected.note !== undefined) return { figures: figures(undefined), notes: [connected.note] };
+    await generator.settle(SETTLE_QUIET_MS, 10_000);
+    await generator.reset(false);
+
+    const notes: string[] = [];
+    const { result, cpu } = await withCpuWindow(context, async () => {
+      const started = performance.now();
+      let rounds = 0;
+      while (performance.now() - started < options.seconds * 1000) {
+        const round = await generator.round(rounds + 1, options.burst, ROUND_TIMEOUT_MS);
+        if (!round.complete) {
+          notes.push(`round ${rounds + 1} gave up after ${ROUND_TIMEOUT_MS / 1000} s with ${round.missing} deliveries missing`);
+          break;
+        }
+        rounds++;
+      }
+      return { rounds, wallMs: performance.now() - started, counts: await generator.counts() };
+    });
+
+    const seconds = result.wallMs / 1000;
+    const { counts } = result;
+    return {
+      figures: figures({
+        deliveriesPerSecond: counts.deliveries / seconds,
+        messagesPerSecond: counts.sent / seconds,
+        rounds: result.rounds,
+        lost: lostCount(counts.sent * clients, counts.deliveries),
+        dropped: counts.dropped,
+        cpu,
+      }),
+      notes,
+    };
+  },
+};

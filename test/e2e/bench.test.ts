@@ -1,0 +1,215 @@
+// Smoke test of `bun run bench`: every scenario for about a second with tiny client
+// counts against real servers, checking that the report is complete and adds up.
+// No timing thresholds: this machine's speed is not what is under test.
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { existsSync } from "node:fs";
+import type { Subprocess } from "bun";
+import type { RunReport, ScenarioReport, ServerResult } from "../../bench/lib/report.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+const HAS_OURS = existsSync(`${ROOT}src/server.ts`);
+const RUN_TIMEOUT_MS = 45_000;
+
+setDefaultTimeout(RUN_TIMEOUT_MS + 5_000);
+
+const TINY = {
+  seconds: 1,
+  clients: 4,
+  burst: 5,
+  rate: 200,
+  idleConnections: 20,
+  roomClients: 20,
+  intervalMs: 100,
+  rooms: 2,
+  roomSize: 3,
+  roomsRate: 60,
+};
+
+const TINY_FLAGS = [
+  "--seconds", String(TINY.seconds),
+  "--clients", String(TINY.clients),
+  "--burst", String(TINY.burst),
+  "--rate", String(TINY.rate),
+  "--idle-connections", String(TINY.idleConnections),
+  "--room-clients", String(TINY.roomClients),
+  "--interval-ms", String(TINY.intervalMs),
+  "--rooms", String(TINY.rooms),
+  "--room-size", String(TINY.roomSize),
+  "--rooms-rate", String(TINY.roomsRate),
+];
+
+const running = new Set<Subprocess>();
+
+/** Runs the bench CLI to completion; SIGTERM (which makes it kill its servers) if it overruns. */
+async function runBench(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const proc = Bun.spawn([process.execPath, "bench/run.ts", ...args], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+  running.add(proc);
+  const timer = setTimeout(() => proc.kill("SIGTERM"), RUN_TIMEOUT_MS);
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
+  clearTimeout(timer);
+  running.delete(proc);
+  return { code, stdout, stderr };
+}
+
+afterAll(() => {
+  for (const proc of running) proc.kill("SIGKILL");
+});
+
+function value(result: ServerResult, key: string): number | null {
+  const figure = result.figures.find((f) => f.key === key);
+  if (figure === undefined) throw new Error(`${result.server} has no figure ${key}`);
+  return figure.value;
+}
+
+function scenario(report: RunReport, name: string): ScenarioReport {
+  const found = report.scenarios.find((s) => s.name === name);
+  if (found === undefined) throw new Error(`no ${name} scenario in the report`);
+  return found;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function expectOrderedLatencies(result: ServerResult): void {
+  const [p50, p99, p999, max] = ["p50Ms", "p99Ms", "p999Ms", "maxMs"].map((k) => value(result, k));
+  expect(p50).toBeGreaterThan(0);
+  expect(p99).toBeGreaterThanOrEqual(p50 ?? Infinity);
+  expect(p999).toBeGreaterThanOrEqual(p99 ?? Infinity);
+  expect(max).toBeGreaterThanOrEqual(p999 ?? Infinity);
+}
+
+function expectCpuReported(result: ServerResult): void {
+  expect(value(result, "generatorCpuPercent")).toBeGreaterThanOrEqual(0);
+  expect(value(result, "generatorBusiestPercent")).toBeGreaterThanOrEqual(0);
+  expect(value(result, "serverCpuPercent")).toBeGreaterThanOrEqual(0);
+}
+
+describe("bun run bench, every scenario, tiny sizes", () => {
+  const servers = HAS_OURS ? ["ours", "ceiling", "original"] : ["ceiling", "original"];
+  let report: RunReport;
+
+  beforeAll(async () => {
+    const run = await runBench(["--json", "--scenario", "all", "--servers", servers.join(","), ...TINY_FLAGS]);
+    if (run.code !== 0) throw new Error(`bench exited ${run.code}: ${run.stderr}`);
+    report = JSON.parse(run.stdout) as RunReport;
+  });
+
+  test("the report has every scenario for every server, none failed", () => {
+    expect(report.scenarios.map((s) => s.name)).toEqual(["throughput", "latency", "idle", "large-room", "many-rooms"]);
+    for (const s of report.scenarios) {
+      expect(s.results.map((r) => r.server)).toEqual(servers);
+      for (const result of s.results) {
+        expect(result.error).toBeNull();
+        expect(result.figures.length).toBeGreaterThan(0);
+      }
+    }
+    expect(report.machine.cores).toBeGreaterThan(0);
+    expect(report.command).toContain("--scenario all");
+  });
+
+  test("throughput rounds all complete: deliveries are messages times clients", () => {
+    for (const result of scenario(report, "throughput").results) {
+      expect(value(result, "rounds")).toBeGreaterThanOrEqual(1);
+      expect(value(result, "lost")).toBe(0);
+      expect(value(result, "dropped")).toBe(0);
+      const perSecond = value(result, "deliveriesPerSecond") ?? 0;
+      expect(perSecond / (value(result, "messagesPerSecond") ?? 1)).toBeCloseTo(TINY.clients, 6);
+      expectCpuReported(result);
+    }
+  });
+
+  test("latency at low load: every message sent on schedule arrives, percentiles in order", () => {
+    for (const result of scenario(report, "latency").results) {
+      expect(value(result, "sent")).toBe(TINY.rate * TINY.seconds);
+      expect(value(result, "lost")).toBe(0);
+      expectOrderedLatencies(result);
+      expectCpuReported(result);
+    }
+  });
+
+  test("idle: every connection opens and the server's memory is read", () => {
+    for (const result of scenario(report, "idle").results) {
+      expect(value(result, "opened")).toBe(TINY.idleConnections);
+      expect(value(result, "failed")).toBe(0);
+      expect(value(result, "acceptedPerSecond")).toBeGreaterThan(0);
+      expect(value(result, "rssBeforeMiB")).toBeGreaterThan(0);
+      expect(value(result, "rssAfterMiB")).toBeGreaterThan(0);
+      expect(value(result, "rssPerConnectionKiB")).not.toBeNull();
+    }
+  });
+
+  test("large room: every message reaches every client", () => {
+    for (const result of scenario(report, "large-room").results) {
+      expect(value(result, "sent")).toBe(Math.floor((TINY.seconds * 1000) / TINY.intervalMs));
+      expect(value(result, "lost")).toBe(0);
+      expectOrderedLatencies(result);
+      expect(result.notes).toEqual([]);
+    }
+  });
+
+  test("many rooms: isolated rooms lose nothing and leak nothing; the original is n/a", () => {
+    for (const result of scenario(report, "many-rooms").results) {
+      if (result.server === "original") {
+        expect(result.notes.join(" ")).toContain("n/a");
+        expect(value(result, "deliveriesPerSecond")).toBeNull();
+        continue;
+      }
+      const leaked = value(result, "crossRoom") ?? 0;
+      if (leaked > 0) {
+        // A server without rooms is reported honestly instead of measured.
+        expect(result.notes.join(" ")).toContain("rooms not isolated");
+        continue;
+      }
+      expect(value(result, "rounds")).toBeGreaterThanOrEqual(1);
+      expect(value(result, "lost")).toBe(0);
+      expectOrderedLatencies(result);
+    }
+  });
+
+  test("every server process it started is gone", () => {
+    const pids = report.scenarios.flatMap((s) => s.results.map((r) => r.pid));
+    expect(pids.every((pid) => typeof pid === "number")).toBe(true);
+    for (const pid of pids) expect(isAlive(pid ?? 0)).toBe(false);
+  });
+});
+
+describe("bun run bench, across generator processes", () => {
+  test("--processes 2 splits the clients and the counts still add up", async () => {
+    const run = await runBench(["--json", "--processes", "2", "--scenario", "throughput,latency", "--servers", "ceiling", ...TINY_FLAGS]);
+    expect(run.code).toBe(0);
+    const report = JSON.parse(run.stdout) as RunReport;
+    expect(report.generatorProcesses).toBe(2);
+    const [throughput] = scenario(report, "throughput").results;
+    const [latency] = scenario(report, "latency").results;
+    if (throughput === undefined || latency === undefined) throw new Error("missing results");
+    expect(value(throughput, "lost")).toBe(0);
+    expect((value(throughput, "deliveriesPerSecond") ?? 0) / (value(throughput, "messagesPerSecond") ?? 1)).toBeCloseTo(TINY.clients, 6);
+    expect(value(latency, "sent")).toBe(TINY.rate * TINY.seconds);
+    expect(value(latency, "lost")).toBe(0);
+  });
+});
+
+describe("bun run bench, command line", () => {
+  test("a bad flag prints one line naming it and exits 2", async () => {
+    const run = await runBench(["--clientz", "4"]);
+    expect(run.code).toBe(2);
+    expect(run.stderr.trim().split("\n")).toHaveLength(1);
+    expect(run.stderr).toContain("--clientz");
+  });
+
+  test("a bad value names its flag and exits 2", async () => {
+    const run = await runBench(["--scenario", "everything"]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain("--scenario");
+  });
+});
