@@ -94,6 +94,8 @@ export const serverOptions = {
     help: "bytes queued for one slow reader before it is disconnected" }),
   "max-rooms": option({ kind: "string", env: "MAX_ROOMS_PER_CONNECTION", default: 100, arg: "N", parse: integer(1, 10_000),
     help: "rooms one connection may be in at once" }),
+  "announce-limit": option({ kind: "string", env: "ANNOUNCE_LIMIT", default: 100, arg: "N", parse: integer(0, 10_000_000),
+    help: "rooms with more users than this get no join/leave notices (who still lists everyone)" }),
   db: option({ kind: "string", env: "CHAT_DB", default: "./data/chat.db", arg: "PATH", parse: nonEmpty,
     help: "SQLite file for history and sessions; :memory: keeps nothing across restarts" }),
   "history-limit": option({ kind: "string", env: "HISTORY_LIMIT", default: 10_000, arg: "N", parse: integer(1, 10_000_000),

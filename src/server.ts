@@ -41,6 +41,7 @@ function main(): void {
       maxPayloadBytes: options["max-payload"],
       backpressureLimit: options["backpressure-limit"],
       maxRoomsPerConnection: options["max-rooms"],
+      announceLimit: options["announce-limit"],
       history,
       graceMs: options.grace * 1000,
       heartbeatSeconds: options.heartbeat,

@@ -26,6 +26,8 @@ export interface ChatServerOptions {
   backpressureLimit: number;
   /** Rooms one connection may be in at once. @default 100 */
   maxRoomsPerConnection: number;
+  /** Rooms with more users than this get no join/leave notices. @default 100 */
+  announceLimit: number;
   /** Where messages and sessions are kept. @default an in-memory store of historyLimit messages per room */
   history?: HistoryStore;
   /** Messages kept per room by the default in-memory store. @default 10000 */
@@ -57,6 +59,7 @@ export const defaultChatServerOptions = {
   maxPayloadBytes: 64 * 1024,
   backpressureLimit: 1 << 20,
   maxRoomsPerConnection: 100,
+  announceLimit: 100,
   historyLimit: 10_000,
   graceMs: 30_000,
   heartbeatSeconds: 30,
@@ -98,6 +101,7 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
       maxPayloadBytes: options.maxPayloadBytes,
       maxRoomsPerConnection: options.maxRoomsPerConnection,
       backpressureLimit: options.backpressureLimit,
+      announceLimit: options.announceLimit,
     },
     rooms,
     history,

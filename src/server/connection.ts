@@ -32,10 +32,6 @@ export function roomTopic(room: string): string {
   return `room:${room}`;
 }
 
-/** Every connection of a user subscribes here: direct messages reach all of them. */
-export function userTopic(userId: string): string {
-  return `user:${userId}`;
-}
 
 /**
  * Sends a pre-serialised frame to one socket. Bun drops a send that would push the

@@ -4,9 +4,9 @@
 // restarted server: sessions are stored) restores the same userId, name and rooms
 // without join/leave noise; otherwise the leave is announced when the grace ends.
 import { DEFAULT_HISTORY_LIMIT, DEFAULT_ROOM, encode, normaliseRoom, timestamp } from "../protocol.ts";
-import { roomTopic, sendError, sendFrame, userTopic, type ChatSocket } from "./connection.ts";
+import { roomTopic, sendError, sendFrame, type ChatSocket } from "./connection.ts";
 import type { ChatContext } from "./handlers.ts";
-import { changeName, enterRoom, leaveNotice, persistSession, sendHistory } from "./membership.ts";
+import { announces, changeName, enterRoom, leaveNotice, persistSession, sendHistory } from "./membership.ts";
 import type { UserRecord } from "./rooms.ts";
 
 type User = UserRecord<ChatSocket>;
@@ -18,7 +18,6 @@ export function handleOpen(ctx: ChatContext, ws: ChatSocket): void {
   const user = resumed?.user ?? ctx.rooms.createUser(ctx.newSession());
   data.user = user;
   ctx.rooms.attach(user, ws);
-  ws.subscribe(userTopic(user.userId));
 
   let rooms = resumed?.rooms;
   if (rooms === undefined || rooms.length === 0) {
@@ -92,7 +91,9 @@ export function handleClose(ctx: ChatContext, ws: ChatSocket, code: number, reas
   const hold = last && ctx.graceMs > 0;
   for (const room of data.rooms) {
     // The socket is gone, so the server publishes: everyone left in the room hears it.
-    if (ctx.rooms.leave(room, user.userId, ws, hold)) ctx.publish(roomTopic(room), encode(leaveNotice(room, user)));
+    if (ctx.rooms.leave(room, user.userId, ws, hold) && announces(ctx, room, 1)) {
+      ctx.publish(roomTopic(room), encode(leaveNotice(room, user)));
+    }
   }
   ctx.rooms.detach(user, ws);
   if (last) {
@@ -114,7 +115,9 @@ export function handleClose(ctx: ChatContext, ws: ChatSocket, code: number, reas
 function expire(ctx: ChatContext, user: User, rooms: string[]): void {
   ctx.away.delete(user.userId);
   for (const room of rooms) {
-    if (ctx.rooms.release(room, user.userId)) ctx.publish(roomTopic(room), encode(leaveNotice(room, user)));
+    if (ctx.rooms.release(room, user.userId) && announces(ctx, room, 1)) {
+      ctx.publish(roomTopic(room), encode(leaveNotice(room, user)));
+    }
   }
   forgetUser(ctx, user);
 }

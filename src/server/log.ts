@@ -29,8 +29,32 @@ export interface LoggerOptions {
   now?: () => Date;
 }
 
+/**
+ * Collects lines and writes them once per event-loop turn: a connect storm logs
+ * thousands of lines, and one write each was a measurable share of accepting.
+ */
+export function bufferedStderr(): (line: string) => void {
+  let pending = "";
+  let scheduled = false;
+  const flush = () => {
+    scheduled = false;
+    if (pending === "") return;
+    const text = pending;
+    pending = "";
+    process.stderr.write(text);
+  };
+  process.on("exit", flush);
+  return (line) => {
+    pending += line;
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(flush);
+    }
+  };
+}
+
 export function createLogger(options: LoggerOptions): Logger {
-  const write = options.write ?? ((line: string) => process.stderr.write(line));
+  const write = options.write ?? bufferedStderr();
   const now = options.now ?? (() => new Date());
   const threshold = RANK[options.level];
 

@@ -71,7 +71,7 @@ export function enterRoom(ctx: ChatContext, ws: ChatSocket, room: string, option
   ws.subscribe(topic);
   const notice = joinNotice(room, ws.data.user);
   const first = ctx.rooms.join(room, ws.data.user.userId, ws);
-  if (first && options.announce) {
+  if (first && options.announce && announces(ctx, room, 0)) {
     // ws.publish skips the sender; the server's publish includes it.
     if (options.tellSelf) ctx.publish(topic, encode(notice));
     else ws.publish(topic, encode(notice));
@@ -91,7 +91,9 @@ export function onLeave(ctx: ChatContext, ws: ChatSocket, frame: Frame<"leave">)
   rooms.splice(at, 1);
   ws.unsubscribe(roomTopic(frame.room));
   const notice = leaveNotice(frame.room, ws.data.user);
-  if (ctx.rooms.leave(frame.room, ws.data.user.userId, ws)) ctx.publish(roomTopic(frame.room), encode(notice));
+  if (ctx.rooms.leave(frame.room, ws.data.user.userId, ws) && announces(ctx, frame.room, 1)) {
+    ctx.publish(roomTopic(frame.room), encode(notice));
+  }
   sendFrame(ws, notice, ctx.metrics);
   roomsChanged(ctx, ws);
   ack(ctx, ws, frame.ref);
@@ -169,6 +171,16 @@ export function changeName(ctx: ChatContext, ws: ChatSocket, name: string, ref: 
 }
 
 // ---------------------------------------------------------------- helpers
+
+/**
+ * Join and leave notices go to everyone in the room, so in a room of N users each
+ * arrival costs N frames and N arrivals cost N². Past the announce limit a room is
+ * quiet about comings and goings (as large channels elsewhere are); `who` still
+ * lists everyone. `gone` is 1 when the user in question has already been removed.
+ */
+export function announces(ctx: ChatContext, room: string, gone: 0 | 1): boolean {
+  return ctx.rooms.roomSize(room) + gone <= ctx.limits.announceLimit;
+}
 
 /** Stores the session so the user can come back after a restart of this process. */
 export function persistSession(ctx: ChatContext, user: UserRecord<ChatSocket>, rooms: string[]): void {

@@ -48,13 +48,19 @@ export interface RoomRegistry<M> {
   presence(room: string): PresenceUser[];
   roomCount(): number;
   userCount(): number;
+  /** Users present in a room (held ones included). */
+  roomSize(room: string): number;
 }
 
 const ID_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz";
+/** Marks a user present in a room through a hold only (see `leave`). */
+const HELD: unique symbol = Symbol("held");
 
 export function createLocalRooms<M>(random: () => number = Math.random): RoomRegistry<M> {
-  // room → userId → that user's connections in the room
-  const rooms = new Map<string, Map<string, Set<M>>>();
+  // room → userId → that user's connection in the room: one connection is stored as
+  // itself (the usual case, and a Set per member per room costs memory at scale),
+  // several as a Set, and a user held for its grace period as HELD.
+  const rooms = new Map<string, Map<string, M | Set<M> | typeof HELD>>();
   const users = new Map<string, UserRecord<M>>();
   // lower-cased name → userId; ids are names too, so no name can shadow an id
   const names = new Map<string, string>();
@@ -122,22 +128,31 @@ export function createLocalRooms<M>(random: () => number = Math.random): RoomReg
         members = new Map();
         rooms.set(room, members);
       }
-      let connections = members.get(userId);
-      // A held user coming back is not new to the room: no announcement.
-      const first = connections === undefined;
-      if (connections === undefined) {
-        connections = new Set();
-        members.set(userId, connections);
+      const present = members.get(userId);
+      if (present === undefined || present === HELD) {
+        members.set(userId, member);
+        // A held user coming back is not new to the room: no announcement.
+        return present === undefined;
       }
-      connections.add(member);
-      return first;
+      if (present instanceof Set) present.add(member);
+      else if (present !== member) members.set(userId, new Set([present, member]));
+      return false;
     },
 
     leave(room, userId, member, hold = false) {
       const members = rooms.get(room);
-      const connections = members?.get(userId);
-      if (members === undefined || connections === undefined || !connections.delete(member)) return false;
-      if (connections.size > 0 || hold) return false;
+      const present = members?.get(userId);
+      if (members === undefined || present === undefined || present === HELD) return false;
+      if (present instanceof Set) {
+        present.delete(member);
+        if (present.size === 1) members.set(userId, present.values().next().value as M);
+        return false;
+      }
+      if (present !== member) return false;
+      if (hold) {
+        members.set(userId, HELD);
+        return false;
+      }
       members.delete(userId);
       // An empty room costs nothing.
       if (members.size === 0) rooms.delete(room);
@@ -146,7 +161,7 @@ export function createLocalRooms<M>(random: () => number = Math.random): RoomReg
 
     release(room, userId) {
       const members = rooms.get(room);
-      if (members?.get(userId)?.size !== 0) return false;
+      if (members?.get(userId) !== HELD) return false;
       members.delete(userId);
       if (members.size === 0) rooms.delete(room);
       return true;
@@ -155,7 +170,11 @@ export function createLocalRooms<M>(random: () => number = Math.random): RoomReg
     *members(room) {
       const members = rooms.get(room);
       if (members === undefined) return;
-      for (const connections of members.values()) yield* connections;
+      for (const present of members.values()) {
+        if (present === HELD) continue;
+        if (present instanceof Set) yield* present;
+        else yield present;
+      }
     },
 
     presence(room) {
@@ -170,6 +189,7 @@ export function createLocalRooms<M>(random: () => number = Math.random): RoomReg
     },
 
     roomCount: () => rooms.size,
+    roomSize: (room) => rooms.get(room)?.size ?? 0,
     userCount: () => users.size,
   };
 }

@@ -218,3 +218,25 @@ describe("direct messages", () => {
     expect(await a.next((f) => f.type === "error")).toMatchObject({ code: "no_such_user", ref: "d2" });
   });
 });
+
+describe("large rooms", () => {
+  test("past --announce-limit users a room hears no join or leave notices, and who still lists everyone", async () => {
+    const quiet = await startServer(["--announce-limit", "2"]);
+    const first = await TestClient.connect(`${quiet.url}/?name=first`);
+    await first.welcome();
+    const second = await TestClient.connect(`${quiet.url}/?name=second`);
+    await first.next(isSystem("join", (f) => f.name === "second")); // 2 users: announced
+    const third = await TestClient.connect(`${quiet.url}/?name=third`);
+    await third.welcome();
+    third.close();
+    await third.closed;
+    send(first, { type: "who" });
+    const presence = await first.next<Of<"presence">>((f) => f.type === "presence");
+    expect(presence.users.map((u) => u.name)).toEqual(["first", "second"]);
+    send(first, { type: "ping" });
+    await first.next((f) => f.type === "pong");
+    expect(first.frames.filter((f) => f.type === "system" && (f.event === "join" || f.event === "leave") && f.name === "third")).toEqual([]);
+    second.close();
+    await first.next(isSystem("leave", (f) => f.name === "second")); // back at 2: announced again
+  });
+});

@@ -23,8 +23,6 @@ const SCHEMA = `
     PRIMARY KEY (room, id)
   ) WITHOUT ROWID;
   CREATE INDEX IF NOT EXISTS messages_by_ref ON messages (user_id, ref) WHERE ref IS NOT NULL;
-  -- The last id of each room, kept apart from messages so pruning can never lower it.
-  CREATE TABLE IF NOT EXISTS rooms (room TEXT PRIMARY KEY, last_id INTEGER NOT NULL) WITHOUT ROWID;
   CREATE TABLE IF NOT EXISTS sessions (
     session TEXT PRIMARY KEY, user_id TEXT NOT NULL, name TEXT NOT NULL, rooms TEXT NOT NULL,
     saved_at INTEGER NOT NULL
@@ -33,21 +31,25 @@ const SCHEMA = `
 
 /** How many inserts into a room between two prunes: pruning is one indexed range delete. */
 const PRUNE_EVERY = 64;
+/** The newest messages of a room kept in memory: every new connection asks for them. */
+const TAIL = 50;
+/** Rooms whose tail is kept; the least recently used is dropped past this. */
+const TAIL_ROOMS = 1024;
 
 export function createSqliteHistory(file: string, options: HistoryOptions): HistoryStore {
   if (file !== ":memory:") mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
   const db = new Database(file, { create: true, strict: true });
-  db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;");
+  db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA wal_autocheckpoint = 0;");
   db.exec(SCHEMA);
+  // Checkpoints happen in a worker thread, not inside our commits (see checkpointer.ts).
+  const checkpointer = file === ":memory:" ? undefined : startCheckpointer(file);
 
   const insert = db.prepare(
     "INSERT INTO messages (room, id, user_id, name, content, ts, ref) VALUES ($room, $id, $userId, $name, $content, $ts, $ref)",
   );
-  const setLastId = db.prepare(
-    "INSERT INTO rooms (room, last_id) VALUES ($room, $id) ON CONFLICT (room) DO UPDATE SET last_id = excluded.last_id",
-  );
   const prune = db.prepare("DELETE FROM messages WHERE room = $room AND id <= $upTo");
-  const selectLastId = db.prepare<{ last_id: number }, { room: string }>("SELECT last_id FROM rooms WHERE room = $room");
+  // Pruning keeps the newest messages of a room, so its highest id is always still there.
+  const selectLastId = db.prepare<{ last_id: number | null }, { room: string }>("SELECT MAX(id) AS last_id FROM messages WHERE room = $room");
   const selectNewest = db.prepare<Row, { room: string; since: number; before: number; limit: number }>(
     "SELECT * FROM messages WHERE room = $room AND id > $since AND id < $before ORDER BY id DESC LIMIT $limit",
   );
@@ -64,6 +66,8 @@ export function createSqliteHistory(file: string, options: HistoryOptions): Hist
   const removeSessionsBefore = db.prepare("DELETE FROM sessions WHERE saved_at < $time");
 
   const lastIds = new Map<string, number>();
+  const tails = new Map<string, StoredMessage[]>();
+  const tailSize = Math.min(TAIL, options.historyLimit);
   const sincePrune = new Map<string, number>();
   const lastId = (room: string) => {
     let id = lastIds.get(room);
@@ -81,7 +85,6 @@ export function createSqliteHistory(file: string, options: HistoryOptions): Hist
       touched.set(m.room, m.id);
     }
     for (const [room, id] of touched) {
-      setLastId.run({ room, id });
       const count = (sincePrune.get(room) ?? 0) + 1;
       if (count >= PRUNE_EVERY) {
         prune.run({ room, upTo: id - options.historyLimit });
@@ -118,10 +121,27 @@ export function createSqliteHistory(file: string, options: HistoryOptions): Hist
         for (const [room, id] of before) lastIds.set(room, id);
         throw error;
       }
+      for (const m of messages) {
+        const tail = tails.get(m.room);
+        if (tail === undefined) continue;
+        tail.push(m);
+        if (tail.length > tailSize) tail.shift();
+      }
       return messages;
     },
 
-    recent: (room, limit) => newest(room, 0, Number.MAX_SAFE_INTEGER, limit),
+    recent(room, limit) {
+      if (limit > tailSize) return newest(room, 0, Number.MAX_SAFE_INTEGER, limit);
+      let tail = tails.get(room);
+      if (tail === undefined) {
+        tail = newest(room, 0, Number.MAX_SAFE_INTEGER, tailSize);
+        if (tails.size >= TAIL_ROOMS) tails.delete(tails.keys().next().value as string);
+      } else {
+        tails.delete(room); // re-inserted below: most recently used last
+      }
+      tails.set(room, tail);
+      return tail.slice(Math.max(0, tail.length - limit));
+    },
 
     after(room, since, limit): Replay {
       const total = Math.max(0, lastId(room) - since);
@@ -149,9 +169,20 @@ export function createSqliteHistory(file: string, options: HistoryOptions): Hist
     deleteSessionsBefore: (time) => void removeSessionsBefore.run({ time }),
 
     close() {
+      checkpointer?.terminate();
+      // One last checkpoint so the database file is whole without its WAL.
+      if (file !== ":memory:") db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
       db.close();
     },
   };
+}
+
+function startCheckpointer(file: string): Worker {
+  const worker = new Worker(new URL("./checkpointer.ts", import.meta.url));
+  worker.postMessage({ file: path.resolve(file), intervalMs: 1000 });
+  // A background helper must not keep the process alive.
+  worker.unref();
+  return worker;
 }
 
 function toMessage(row: Row): StoredMessage {

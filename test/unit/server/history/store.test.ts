@@ -45,6 +45,24 @@ describe.each(implementations)("%s", (_name, open) => {
     store.close();
   });
 
+  test("recent stays current as messages arrive after it was first asked", async () => {
+    const store = open(100);
+    await fill(store, "c", 3);
+    expect(ids(store.recent("c", 50))).toEqual([1, 2, 3]);
+    await fill(store, "c", 60, 4);
+    expect(ids(store.recent("c", 50))).toEqual(Array.from({ length: 50 }, (_, i) => i + 14));
+    expect(ids(store.recent("c", 2))).toEqual([62, 63]);
+    expect(ids(store.recent("c", 80))).toHaveLength(63);
+    store.close();
+  });
+
+  test("recent never returns more than the history limit keeps", async () => {
+    const store = open(5);
+    await fill(store, "k", 20);
+    expect(ids(store.recent("k", 50))).toEqual([16, 17, 18, 19, 20]);
+    store.close();
+  });
+
   test("pruning keeps the newest history-limit messages and never lowers the ids", async () => {
     const store = open(10);
     await fill(store, "p", 300);
