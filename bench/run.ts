@@ -1,5 +1,5 @@
-// `bun run bench`: measures ours against the ceiling and the original, same
-// scenarios, same run. Entry only: flags in, report out. See --help.
+// `bun run bench`: measures ours against the ceiling and the original (and any other
+// server asked for), same scenarios, same run. Entry only: flags in, report out. See --help.
 import { describeMachine } from "./lib/machine.ts";
 import { helpText, readBenchOptions, UsageError, type BenchOptions } from "./lib/options.ts";
 import { renderReport, type RunReport } from "./lib/report.ts";
@@ -14,6 +14,11 @@ function parseOrExit(argv: string[]): BenchOptions {
     console.error(`bench: ${error.message}`);
     process.exit(2);
   }
+}
+
+/** An argument as it would be typed: quoted when it holds anything but plain characters. */
+function shellWord(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", "'\\''")}'`;
 }
 
 async function main(): Promise<void> {
@@ -37,11 +42,12 @@ async function main(): Promise<void> {
   // Progress goes to stderr so `--json > out.json` stays machine-readable.
   const scenarioReports = await runAll(options, specs, (line) => console.error(`bench: ${line}`));
   const report: RunReport = {
-    command: ["bun run bench", ...argv].join(" "),
+    command: ["bun run bench", ...argv.map(shellWord)].join(" "),
     startedAt: startedAt.toISOString(),
     wallSeconds: (performance.now() - started) / 1000,
     machine: describeMachine(),
     generatorProcesses: options.processes,
+    repeat: options.repeat,
     servers: specs.map((s) => ({ name: s.name, command: s.argv.join(" ") })),
     scenarios: scenarioReports,
   };

@@ -76,6 +76,30 @@ function webSocketUrl(raw: string, flag: string): string {
   return raw;
 }
 
+function originList(raw: string, flag: string): string[] {
+  const origins = raw.split(",").map((o) => o.trim()).filter((o) => o !== "");
+  for (const origin of origins) {
+    if (origin === "*") continue;
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      parsed = undefined;
+    }
+    if (parsed === undefined || parsed.origin !== origin) {
+      throw new ConfigError(`${flag} must be a comma-separated list of origins like https://chat.example.com, or * (got '${origin}')`);
+    }
+  }
+  if (origins.length === 0) throw new ConfigError(`${flag} must name at least one origin, or *`);
+  return origins;
+}
+
+function secret(raw: string, flag: string): string {
+  // HS256 with a short secret can be brute-forced offline from one token.
+  if (raw.length < 32) throw new ConfigError(`${flag} must be at least 32 characters (got ${raw.length})`);
+  return raw;
+}
+
 const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -104,6 +128,26 @@ export const serverOptions = {
     help: "how long a dropped user stays present and can resume its session" }),
   heartbeat: option({ kind: "string", env: "HEARTBEAT_INTERVAL", default: 30, arg: "SECONDS", parse: seconds(0.1, 3600),
     help: "ping interval; a peer that answers no ping for two intervals is closed" }),
+  rate: option({ kind: "string", env: "RATE_LIMIT", default: 20, arg: "N", parse: integer(0, 1_000_000),
+    help: "frames per second one connection may send, sustained; 0 turns the limit off" }),
+  burst: option({ kind: "string", env: "RATE_BURST", default: 40, arg: "N", parse: integer(1, 1_000_000),
+    help: "frames one connection may send at once" }),
+  "max-conns-per-ip": option({ kind: "string", env: "MAX_CONNS_PER_IP", default: 64, arg: "N", parse: integer(0, 10_000_000),
+    help: "connections from one remote address; more get HTTP 429; 0 for no cap" }),
+  "max-connections": option({ kind: "string", env: "MAX_CONNECTIONS", default: 0, arg: "N", parse: integer(0, 10_000_000),
+    help: "connections in total; more get HTTP 429; 0 for no cap" }),
+  origins: option<string[]>({ kind: "string", env: "ALLOWED_ORIGINS", default: [], arg: "LIST", parse: originList,
+    help: "comma-separated origins browsers may connect from, * for any (default: same host only)" }),
+  "auth-secret": option<string | undefined>({ kind: "string", env: "CHAT_AUTH_SECRET", default: undefined, arg: "SECRET", parse: secret,
+    help: "require an HS256 JWT signed with this secret on every upgrade" }),
+  "tls-cert": option<string | undefined>({ kind: "string", env: "TLS_CERT", default: undefined, arg: "FILE", parse: nonEmpty,
+    help: "PEM certificate: serve wss:// (needs --tls-key)" }),
+  "tls-key": option<string | undefined>({ kind: "string", env: "TLS_KEY", default: undefined, arg: "FILE", parse: nonEmpty,
+    help: "PEM private key for --tls-cert" }),
+  compress: option({ kind: "boolean", env: "COMPRESS", default: false,
+    help: "permessage-deflate (costs CPU per message; the payload limit applies to the inflated size)" }),
+  "metrics-token": option<string | undefined>({ kind: "string", env: "METRICS_TOKEN", default: undefined, arg: "TOKEN", parse: nonEmpty,
+    help: "GET /metrics needs 'Authorization: Bearer TOKEN'" }),
   "shutdown-linger": option({ kind: "string", env: "SHUTDOWN_LINGER", default: 0.3, arg: "SECONDS", parse: seconds(0, 1.5),
     help: "after closing every socket on SIGINT/SIGTERM, answer new upgrades with 503 this long" }),
   "log-level": option<LogLevel>({ kind: "string", env: "LOG_LEVEL", default: "info", arg: "LEVEL", parse: oneOf(...LOG_LEVELS),
@@ -121,6 +165,9 @@ export const clientOptions = {
   room: option<string | undefined>({ kind: "string", env: "CHAT_ROOM", default: undefined, arg: "ROOM", parse: nonEmpty,
     help: "room to join first (default: lobby)" }),
   json: option({ kind: "boolean", default: false, help: "print each server frame as one JSON line" }),
+  token: option<string | undefined>({ kind: "string", env: "CHAT_TOKEN", default: undefined, arg: "TOKEN", parse: nonEmpty,
+    help: "auth token for a server that requires one (sent as Authorization: Bearer)" }),
+  insecure: option({ kind: "boolean", default: false, help: "accept a wss:// server's self-signed or otherwise untrusted certificate" }),
   retry: option({ kind: "boolean", default: false, help: "keep trying when the first connection fails, instead of exiting 1" }),
   "no-reconnect": option({ kind: "boolean", default: false, help: "exit 1 when the connection drops, instead of reconnecting" }),
   "no-color": option({ kind: "boolean", env: "NO_COLOR", default: false, help: "plain text without colours" }),
@@ -191,7 +238,11 @@ function describeParseArgsError(error: unknown): string {
 }
 
 export function parseServerArgs(argv: string[], env: Record<string, string | undefined>): ServerOptions {
-  return readOptions(serverOptions, argv, env).values;
+  const values = readOptions(serverOptions, argv, env).values;
+  if ((values["tls-cert"] === undefined) !== (values["tls-key"] === undefined)) {
+    throw new ConfigError("--tls-cert and --tls-key go together: give both or neither");
+  }
+  return values;
 }
 
 export function parseClientArgs(argv: string[], env: Record<string, string | undefined>): ClientOptions {

@@ -263,6 +263,9 @@ export interface Limits {
   maxPayloadBytes: number;
   /** Rooms one connection may be in at once. */
   maxRoomsPerConnection: number;
+  /** Frames per second a connection may send, sustained (0: no limit), and the burst allowed. */
+  rate: number;
+  burst: number;
 }
 
 export type SystemFrame = Stamped & { type: "system"; content: string } & (

@@ -78,10 +78,11 @@ export interface ServerProcess {
 /**
  * Starts `bun src/server.ts` as a user would, on a free port, and waits for the
  * listening line. Unless the test says otherwise: history in memory (no files left
- * behind) and no grace period (a leave is announced at once); later flags win.
+ * behind), no grace period (a leave is announced at once) and no rate limit (tests
+ * send bursts); later flags win.
  */
 export async function startServer(args: string[] = [], env: Record<string, string> = {}): Promise<ServerProcess> {
-  const proc = Bun.spawn(["bun", "src/server.ts", "--port", "0", "--host", "127.0.0.1", "--db", ":memory:", "--grace", "0", ...args], {
+  const proc = Bun.spawn(["bun", "src/server.ts", "--port", "0", "--host", "127.0.0.1", "--db", ":memory:", "--grace", "0", "--rate", "0", ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdin: "ignore",

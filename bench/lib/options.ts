@@ -10,11 +10,23 @@ export class UsageError extends Error {
 export const SCENARIO_NAMES = ["throughput", "latency", "idle", "large-room", "many-rooms"] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
-export const SERVER_NAMES = ["ours", "ceiling", "original"] as const;
+/** The built-in servers, in the order their ratio columns appear; ours-memory is opt-in. */
+export const SERVER_NAMES = ["ours", "ceiling", "original", "ours-memory"] as const;
 export type ServerName = (typeof SERVER_NAMES)[number];
+export const DEFAULT_SERVERS: ServerName[] = ["ours", "ceiling", "original"];
+
+/** A server added with --compare NAME=CMD; CMD is split into words when the run starts. */
+export interface CompareServer {
+  name: string;
+  command: string;
+}
+
+const COMPARE_NAME = /^[a-z][a-z0-9-]*$/;
 
 interface Spec<T> {
   kind: "string" | "boolean";
+  /** The flag may be given several times; parse gets each value and its results are concatenated. */
+  multiple?: boolean;
   default: T;
   arg?: string;
   help: string;
@@ -59,6 +71,22 @@ function listOf<T extends string>(choices: readonly T[], all?: string) {
   };
 }
 
+/** One --compare value, NAME=CMD, as a one-element list (the values of every --compare are concatenated). */
+function compareServer(raw: string, flag: string): CompareServer[] {
+  const equals = raw.indexOf("=");
+  if (equals < 0) throw new UsageError(`${flag} must be NAME=CMD (got '${raw}')`);
+  const name = raw.slice(0, equals).trim();
+  const command = raw.slice(equals + 1);
+  if (!COMPARE_NAME.test(name)) {
+    throw new UsageError(`${flag} name must be lower-case letters, digits and dashes, starting with a letter (got '${name}')`);
+  }
+  if ((SERVER_NAMES as readonly string[]).includes(name)) {
+    throw new UsageError(`${flag} name '${name}' is taken by a built-in server (${SERVER_NAMES.join(", ")})`);
+  }
+  if (command.trim() === "") throw new UsageError(`${flag} ${name}= needs a command after the '='`);
+  return [{ name, command }];
+}
+
 function nonEmpty(raw: string, flag: string): string {
   if (raw.trim() === "") throw new UsageError(`${flag} must not be empty`);
   return raw;
@@ -67,12 +95,17 @@ function nonEmpty(raw: string, flag: string): string {
 export const benchOptions = {
   scenario: spec<ScenarioName[]>({ kind: "string", default: [...SCENARIO_NAMES], arg: "NAMES",
     parse: listOf(SCENARIO_NAMES, "all"), help: `${SCENARIO_NAMES.join("|")}|all, or a comma-separated list (default: all)` }),
-  servers: spec<ServerName[]>({ kind: "string", default: [...SERVER_NAMES], arg: "NAMES",
-    parse: listOf(SERVER_NAMES), help: "which servers to measure, comma-separated (default: ours,ceiling,original)" }),
+  servers: spec<ServerName[]>({ kind: "string", default: [...DEFAULT_SERVERS], arg: "NAMES",
+    parse: listOf(SERVER_NAMES),
+    help: `which servers to measure, comma-separated, of ${SERVER_NAMES.join(", ")} (default: ${DEFAULT_SERVERS.join(",")}); ours runs on a fresh temporary --db file each start, ours-memory on --db :memory:` }),
+  compare: spec<CompareServer[]>({ kind: "string", multiple: true, default: [], arg: "NAME=CMD", parse: compareServer,
+    help: "also measure the server CMD starts, as NAME (repeatable); like --server-cmd, CMD must print the listening line (give it --port 0)" }),
+  repeat: spec({ kind: "string", default: 1, arg: "N", parse: wholeNumber(1, 100),
+    help: "rounds per scenario, servers interleaved and their order rotated each round; the table shows each figure's median" }),
   "server-cmd": spec<string | undefined>({ kind: "string", default: undefined, arg: "CMD", parse: nonEmpty,
-    help: "command that starts the server to measure in place of ours; it must print 'WebSocket server is listening on port N' (give it a free port, e.g. --port 0)" }),
+    help: "command that starts the server to measure in place of ours (no --db is added); it must print 'WebSocket server is listening on port N' (give it a free port, e.g. --port 0)" }),
   "server-args": spec<string | undefined>({ kind: "string", default: undefined, arg: "ARGS",
-    help: "extra arguments appended to ours (default: those of '--rate 0 --max-conns-per-ip 100000' that ours' --help lists; '' for none)" }),
+    help: "extra arguments appended to ours and ours-memory (default: those of '--rate 1000000 --burst 1000000 --max-conns-per-ip 100000' that ours' --help lists: limits raised, not removed; '' for none)" }),
   clients: spec({ kind: "string", default: 32, arg: "N", parse: wholeNumber(1, 5000),
     help: "clients in the throughput and latency scenarios" }),
   seconds: spec({ kind: "string", default: 5, arg: "S", parse: positiveNumber(3600),
@@ -106,8 +139,10 @@ export type BenchOptions = { [K in keyof Specs]: Specs[K]["default"] };
 
 /** Reads argv into options; throws UsageError naming the flag for anything wrong. */
 export function readBenchOptions(argv: string[]): BenchOptions {
-  const config: Record<string, { type: "string" | "boolean" }> = {};
-  for (const [flag, s] of Object.entries(benchOptions)) config[flag] = { type: s.kind };
+  const config: Record<string, { type: "string" | "boolean"; multiple?: boolean }> = {};
+  for (const [flag, s] of Object.entries(benchOptions) as Array<[string, Spec<unknown>]>) {
+    config[flag] = s.multiple === true ? { type: s.kind, multiple: true } : { type: s.kind };
+  }
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({ args: joinCommandValues(argv), options: config, strict: true, allowPositionals: false });
@@ -118,17 +153,24 @@ export function readBenchOptions(argv: string[]): BenchOptions {
   for (const [flag, s] of Object.entries(benchOptions) as Array<[string, Spec<unknown>]>) {
     const raw = parsed.values[flag];
     if (s.kind === "boolean") values[flag] = raw === true;
+    else if (Array.isArray(raw)) values[flag] = raw.flatMap((one) => (s.parse ? s.parse(String(one), `--${flag}`) : one) as unknown[]);
     else if (typeof raw === "string") values[flag] = s.parse ? s.parse(raw, `--${flag}`) : raw;
     else values[flag] = s.default;
   }
-  return values as BenchOptions;
+  const options = values as BenchOptions;
+  const seen = new Set<string>();
+  for (const { name } of options.compare) {
+    if (seen.has(name)) throw new UsageError(`--compare name '${name}' is given twice`);
+    seen.add(name);
+  }
+  return options;
 }
 
 /** Flags whose value is itself a command line, so it usually starts with a dash. */
-const COMMAND_VALUED = new Set(["--server-cmd", "--server-args"]);
+const COMMAND_VALUED = new Set(["--server-cmd", "--server-args", "--compare"]);
 
 /**
- * parseArgs refuses `--server-args "--rate 0"` as ambiguous; the value of these two
+ * parseArgs refuses `--server-args "--rate 0"` as ambiguous; the value of these
  * flags is always the next word, so glue it on as `--server-args=--rate 0`.
  */
 function joinCommandValues(argv: string[]): string[] {
@@ -169,7 +211,9 @@ export function helpText(): string {
     "Usage: bun run bench [options]",
     "",
     "Drives broadcast chat servers over loopback and compares ours with two baselines",
-    "measured in the same run: the ceiling (minimal Bun pub/sub) and the original (Node + ws).",
+    "measured in the same run: the ceiling (minimal Bun pub/sub) and the original (Node + ws);",
+    "ours-memory (ours without persistence) and --compare servers are opt-in. The table has",
+    "a column ours/X for every other server. On a noisy machine use --repeat 3 or more.",
     "",
     "Options:",
     ...rows.map((r) => r.left.padEnd(width) + r.right),

@@ -1,22 +1,46 @@
 // The run's results as data (--json) and as Markdown tables people can read in a
 // terminal or paste into RESULTS.md: one table per scenario, a column per server and
-// ours' ratio to each baseline.
+// ours' ratio to every other server. With --repeat N every cell is the median of the
+// N rounds, and the JSON keeps each round's own figures.
 import type { Figure } from "../scenarios/scenario.ts";
 
-export interface ServerResult {
+/** One run of one scenario against one server process. */
+export interface RoundResult {
+  /** 1-based. */
+  round: number;
   server: string;
   /** Pid of the server process measured, so callers can check it is gone. */
   pid: number | null;
   figures: Figure[];
   notes: string[];
-  /** Set when the scenario could not run at all against this server. */
+  /** Set when the scenario could not run at all against this server in this round. */
   error: string | null;
   wallSeconds: number;
+}
+
+/** A server's result in one scenario, over all rounds. */
+export interface ServerResult {
+  server: string;
+  /** Pid of the first round's server process; every round's is in `rounds`. */
+  pid: number | null;
+  /** The median of each figure over the rounds that measured it (with one round, its figures). */
+  figures: Figure[];
+  notes: string[];
+  /** Set when no round of the scenario could run against this server. */
+  error: string | null;
+  /** All rounds together. */
+  wallSeconds: number;
+  /** Every round's raw figures, in round order. */
+  rounds: RoundResult[];
 }
 
 export interface ScenarioReport {
   name: string;
   description: string;
+  /** How many rounds each server ran (--repeat). */
+  rounds: number;
+  /** Key of the figure whose per-round ratios the report lists when rounds ≥ 2. */
+  mainFigure: string;
   results: ServerResult[];
 }
 
@@ -36,11 +60,76 @@ export interface RunReport {
   wallSeconds: number;
   machine: MachineInfo;
   generatorProcesses: number;
+  /** Rounds per scenario (--repeat). */
+  repeat: number;
   servers: Array<{ name: string; command: string }>;
   scenarios: ScenarioReport[];
 }
 
-const BASELINES = ["ceiling", "original"] as const;
+/** Ratio columns come in this order, then any other server (--compare) in run order. */
+const RATIO_ORDER = ["ceiling", "original", "ours-memory"];
+
+/** Median of the values; the mean of the middle two for an even count; null for none. */
+export function median(values: number[]): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  const upper = sorted[mid] ?? Number.NaN;
+  return sorted.length % 2 === 1 ? upper : ((sorted[mid - 1] ?? Number.NaN) + upper) / 2;
+}
+
+function roundList(rounds: number[]): string {
+  return rounds.length === 1 ? `round ${rounds[0]}` : `rounds ${rounds.join(", ")}`;
+}
+
+/**
+ * One server's rounds of a scenario as one result: each figure the median of the
+ * rounds that measured it, notes merged with the rounds they came from. A single
+ * round is passed through as it is.
+ */
+export function combineRounds(server: string, runs: RoundResult[]): ServerResult {
+  const pid = runs[0]?.pid ?? null;
+  const wallSeconds = runs.reduce((sum, r) => sum + r.wallSeconds, 0);
+  const result = (figures: Figure[], notes: string[], error: string | null): ServerResult =>
+    ({ server, pid, figures, notes, error, wallSeconds, rounds: runs });
+  const [first] = runs;
+  if (first === undefined) return result([], [], "not run");
+  if (runs.length === 1) return result(first.figures, first.notes, first.error);
+
+  const ran = runs.filter((r) => r.error === null);
+  const failed = runs.filter((r) => r.error !== null);
+  if (ran.length === 0) {
+    const distinct = new Set(failed.map((r) => r.error));
+    return result([], [], distinct.size === 1 ? (first.error ?? "") : failed.map((r) => `round ${r.round}: ${r.error}`).join("; "));
+  }
+  const template = ran.find((r) => r.figures.length > 0)?.figures ?? [];
+  const figures = template.map((f) => {
+    const values = ran
+      .map((r) => r.figures.find((g) => g.key === f.key)?.value)
+      .filter((v): v is number => typeof v === "number");
+    return { ...f, value: median(values) };
+  });
+
+  const notes = failed.map((r) => `round ${r.round}: error: ${r.error}`);
+  const roundsOf = new Map<string, number[]>();
+  for (const r of runs) {
+    for (const note of new Set(r.notes)) roundsOf.set(note, [...(roundsOf.get(note) ?? []), r.round]);
+  }
+  for (const [note, rounds] of roundsOf) {
+    notes.push(rounds.length === runs.length ? `every round: ${note}` : `${roundList(rounds)}: ${note}`);
+  }
+  if (failed.length > 0) notes.push(`figures are medians of the ${ran.length} of ${runs.length} rounds that ran`);
+  return result(figures, notes, null);
+}
+
+/** ours/X columns: every server in the run but ours, baselines first (needs ours in the run). */
+export function ratioColumns(servers: string[]): string[] {
+  if (!servers.includes("ours")) return [];
+  return [
+    ...RATIO_ORDER.filter((name) => servers.includes(name)),
+    ...servers.filter((name) => name !== "ours" && !RATIO_ORDER.includes(name)),
+  ];
+}
 
 export function formatNumber(value: number | null): string {
   if (value === null) return "n/a";
@@ -73,12 +162,11 @@ function markdownTable(header: string[], rows: string[][]): string[] {
 
 function scenarioTable(scenario: ScenarioReport): string[] {
   const servers = scenario.results.map((r) => r.server);
-  const hasOurs = servers.includes("ours");
-  const ratioColumns = hasOurs ? BASELINES.filter((b) => servers.includes(b)) : [];
+  const columns = ratioColumns(servers);
   const byServer = new Map(scenario.results.map((r) => [r.server, r]));
   const template = scenario.results.find((r) => r.figures.length > 0)?.figures ?? [];
 
-  const header = ["figure", ...servers, ...ratioColumns.map((b) => `ours/${b}`)];
+  const header = ["figure", ...servers, ...columns.map((b) => `ours/${b}`)];
   const rows = template.map((figure) => {
     const valueOf = (server: string) => {
       const result = byServer.get(server);
@@ -91,14 +179,53 @@ function scenarioTable(scenario: ScenarioReport): string[] {
     return [
       `${figure.label}${unit}${arrow(figure)}`,
       ...cells,
-      ...ratioColumns.map((b) => (figure.better === "none" ? "" : ratio(valueOf("ours"), valueOf(b)))),
+      ...columns.map((b) => (figure.better === "none" ? "" : ratio(valueOf("ours"), valueOf(b)))),
     ];
   });
   const notes = scenario.results.flatMap((r) => [
     ...(r.error === null ? [] : [`- ${r.server}: error: ${r.error}`]),
     ...r.notes.map((note) => `- ${r.server}: ${note}`),
   ]);
-  return [`### ${scenario.name}: ${scenario.description}`, "", ...markdownTable(header, rows), ...(notes.length ? ["", ...notes] : []), ""];
+  const rounds = roundLines(scenario, template, columns);
+  return [
+    `### ${scenario.name}: ${scenario.description}`,
+    "",
+    ...markdownTable(header, rows),
+    ...(rounds.length ? ["", ...rounds] : []),
+    ...(notes.length ? ["", ...notes] : []),
+    "",
+  ];
+}
+
+/**
+ * With two rounds or more: which rounds the medians come from, and ours' ratio of the
+ * scenario's main figure in each round, so the spread behind a median is visible.
+ */
+function roundLines(scenario: ScenarioReport, template: Figure[], columns: string[]): string[] {
+  if (scenario.rounds < 2) return [];
+  const head = `Median of ${scenario.rounds} rounds, server order rotated each round.`;
+  const main = template.find((f) => f.key === scenario.mainFigure);
+  const ours = scenario.results.find((r) => r.server === "ours");
+  if (main === undefined || ours === undefined || columns.length === 0) return [head];
+  const valueIn = (result: ServerResult | undefined, round: number): number | null | undefined => {
+    const run = result?.rounds.find((r) => r.round === round);
+    return run?.error === null ? run.figures.find((f) => f.key === main.key)?.value : undefined;
+  };
+  const lines = columns.flatMap((b) => {
+    const baseline = scenario.results.find((r) => r.server === b);
+    const ratios = Array.from({ length: scenario.rounds }, (_, i) => {
+      const o = valueIn(ours, i + 1);
+      const v = valueIn(baseline, i + 1);
+      return o === null || o === undefined || v === null || v === undefined || v === 0 ? null : o / v;
+    });
+    const known = ratios.filter((r): r is number => r !== null);
+    // A server that never ran has its error under the table already.
+    if (known.length === 0) return [];
+    const range = known.length >= 2 ? ` (${Math.min(...known).toFixed(2)}x–${Math.max(...known).toFixed(2)}x)` : "";
+    return [`- ours/${b}: ${ratios.map((r) => (r === null ? "-" : `${r.toFixed(2)}x`)).join(", ")}${range}`];
+  });
+  if (lines.length === 0) return [head];
+  return [`${head} ${main.label} ratio in each round (min–max):`, "", ...lines];
 }
 
 export function renderReport(report: RunReport): string {
@@ -109,6 +236,9 @@ export function renderReport(report: RunReport): string {
     `Started ${report.startedAt}, took ${Math.round(report.wallSeconds)} s; generator processes: ${report.generatorProcesses}`,
     ...report.servers.map((s) => `Server ${s.name}: ${s.command}`),
     "↑ higher is better, ↓ lower is better; ratios are ours divided by the baseline. CPU is % of one core.",
+    ...(report.repeat > 1
+      ? [`Each figure is the median of ${report.repeat} rounds (a fresh server per round); ratios divide the medians.`]
+      : []),
     "",
     ...report.scenarios.flatMap(scenarioTable),
   ].join("\n");

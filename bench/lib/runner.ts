@@ -1,10 +1,12 @@
-// Runs every selected scenario against every selected server, one server process
-// and one fresh generator per pair, each bounded in time and always torn down.
+// Runs every selected scenario against every selected server, --repeat rounds of
+// them interleaved (the order rotated each round, so no server always runs first or
+// always last), one server process and one fresh generator per run, each bounded in
+// time and always torn down.
 import { scenarios } from "../scenarios/index.ts";
 import type { ScenarioOutcome } from "../scenarios/scenario.ts";
 import { Generator } from "./generator.ts";
 import type { BenchOptions, ScenarioName } from "./options.ts";
-import type { ScenarioReport, ServerResult } from "./report.ts";
+import { combineRounds, type RoundResult, type ScenarioReport } from "./report.ts";
 import { startServer, type ServerProcess, type ServerSpec } from "./server-process.ts";
 
 /** Generous: connect phases may take minutes against a slow server, but never forever. */
@@ -14,25 +16,43 @@ function scenarioDeadlineMs(options: BenchOptions): number {
 
 export type Progress = (line: string) => void;
 
+/** Round r (0-based) runs the servers starting with the r-th: A B C, then B C A, then C A B. */
+export function roundOrder<T>(items: T[], round: number): T[] {
+  if (items.length === 0) return [];
+  const start = round % items.length;
+  return [...items.slice(start), ...items.slice(0, start)];
+}
+
 export async function runAll(options: BenchOptions, specs: ServerSpec[], progress: Progress): Promise<ScenarioReport[]> {
   const reports: ScenarioReport[] = [];
+  const rounds = options.repeat;
   for (const name of options.scenario) {
     const scenario = scenarios[name];
-    const results: ServerResult[] = [];
-    for (const spec of specs) {
-      progress(`${name} · ${spec.name} …`);
-      const result = await runOne(name, spec, options);
-      progress(`${name} · ${spec.name} done in ${result.wallSeconds.toFixed(1)} s${result.error ? ` (error: ${result.error})` : ""}`);
-      results.push(result);
+    const runs = new Map<string, RoundResult[]>(specs.map((spec) => [spec.name, []]));
+    for (let round = 1; round <= rounds; round++) {
+      for (const spec of roundOrder(specs, round - 1)) {
+        const where = rounds > 1 ? `${name} · round ${round}/${rounds} · ${spec.name}` : `${name} · ${spec.name}`;
+        progress(`${where} …`);
+        const result = await runOne(name, spec, options, round);
+        progress(`${where} done in ${result.wallSeconds.toFixed(1)} s${result.error ? ` (error: ${result.error})` : ""}`);
+        runs.get(spec.name)?.push(result);
+      }
     }
-    reports.push({ name, description: scenario.describe(options), results });
+    reports.push({
+      name,
+      description: scenario.describe(options),
+      rounds,
+      mainFigure: scenario.mainFigure,
+      results: specs.map((spec) => combineRounds(spec.name, runs.get(spec.name) ?? [])),
+    });
   }
   return reports;
 }
 
-async function runOne(name: ScenarioName, spec: ServerSpec, options: BenchOptions): Promise<ServerResult> {
+async function runOne(name: ScenarioName, spec: ServerSpec, options: BenchOptions, round: number): Promise<RoundResult> {
   const started = performance.now();
-  const finish = (server: ServerProcess | undefined, outcome: ScenarioOutcome, error: string | null): ServerResult => ({
+  const finish = (server: ServerProcess | undefined, outcome: ScenarioOutcome, error: string | null): RoundResult => ({
+    round,
     server: spec.name,
     pid: server?.pid ?? null,
     figures: outcome.figures,

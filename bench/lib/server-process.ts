@@ -1,6 +1,7 @@
 // Starting a server under test as its own process, learning its port from the line
 // it prints, and stopping it (and anything it forked) for sure.
 import type { Subprocess } from "bun";
+import { rmSync } from "node:fs";
 import { onExitCleanup } from "./children.ts";
 import { treeCpuSeconds, treeRssBytes } from "./proc-stats.ts";
 
@@ -20,13 +21,38 @@ export class ServerStartError extends Error {
   }
 }
 
+/** Stands for the start's number in ServerSpec.freshDb (and so in the command the report shows). */
+export const FRESH_DB_COUNTER = "<n>";
+let freshDbStarts = 0;
+
 export interface ServerSpec {
-  /** Column name in the report: ours, ceiling, original. */
+  /** Column name in the report: ours, ceiling, original, ours-memory or a --compare name. */
   name: string;
   /** Executable and arguments, run directly (no shell) so the pid we get is the server. */
   argv: string[];
   /** False when the server is known to have no rooms; many-rooms then reports n/a. */
   hasRooms: boolean;
+  /**
+   * A database path containing FRESH_DB_COUNTER, also found verbatim in argv: each start
+   * gets its own file, deleted with its -wal and -shm once the server is gone.
+   */
+  freshDb?: string;
+}
+
+/** The database files of one start: the file and SQLite's companions. */
+function dbFiles(path: string): string[] {
+  return [path, `${path}-wal`, `${path}-shm`, `${path}-journal`];
+}
+
+function removeDbFiles(path: string | undefined): void {
+  if (path === undefined) return;
+  for (const file of dbFiles(path)) {
+    try {
+      rmSync(file, { force: true });
+    } catch {
+      // Best effort; a leftover file is reported by the smoke test, not fatal to a run.
+    }
+  }
 }
 
 export class ServerProcess {
@@ -38,8 +64,13 @@ export class ServerProcess {
     private readonly child: Subprocess,
     readonly port: number,
     private readonly output: OutputTail,
+    /** This start's database file, when the spec asks for a fresh one. */
+    readonly dbPath: string | undefined,
   ) {
-    this.unregister = onExitCleanup(() => killGroup(child.pid, "SIGKILL"));
+    this.unregister = onExitCleanup(() => {
+      killGroup(child.pid, "SIGKILL");
+      removeDbFiles(dbPath);
+    });
     void child.exited.then(() => {
       this.exited = true;
     });
@@ -73,7 +104,7 @@ export class ServerProcess {
     return lines.slice(from, from + 3).map((line) => line.trim()).join(" | ");
   }
 
-  /** SIGTERM to the whole process group, SIGKILL if it is still there after a grace period. */
+  /** SIGTERM to the whole process group, SIGKILL if it is still there after a grace period; then its database files go. */
   async stop(): Promise<void> {
     if (!this.exited) {
       killGroup(this.child.pid, "SIGTERM");
@@ -83,6 +114,7 @@ export class ServerProcess {
     }
     // A forked grandchild may survive its parent; the group kill reaches it too.
     killGroup(this.child.pid, "SIGKILL");
+    removeDbFiles(this.dbPath);
     this.unregister();
   }
 }
@@ -118,15 +150,23 @@ class OutputTail {
  * stdout pipe would measure the pipe, not the server.
  */
 export async function startServer(spec: ServerSpec, timeoutMs = 15_000): Promise<ServerProcess> {
-  const [command, ...args] = spec.argv;
+  const template = spec.freshDb;
+  const dbPath = template === undefined ? undefined : template.replace(FRESH_DB_COUNTER, String(++freshDbStarts));
+  const argv = template === undefined ? spec.argv : spec.argv.map((arg) => (arg === template ? (dbPath ?? arg) : arg));
+  const [command, ...args] = argv;
   if (command === undefined) throw new ServerStartError(spec.name, "empty server command", "");
+  // A file left by an earlier run that reused our pid must not become this start's history.
+  removeDbFiles(dbPath);
   let child: Subprocess<"ignore", "pipe", "pipe">;
   try {
     child = Bun.spawn([command, ...args], { stdio: ["ignore", "pipe", "pipe"], detached: true });
   } catch (error) {
-    throw new ServerStartError(spec.name, `cannot start '${spec.argv.join(" ")}': ${String(error)}`, "");
+    throw new ServerStartError(spec.name, `cannot start '${argv.join(" ")}': ${String(error)}`, "");
   }
-  const unregister = onExitCleanup(() => killGroup(child.pid, "SIGKILL"));
+  const unregister = onExitCleanup(() => {
+    killGroup(child.pid, "SIGKILL");
+    removeDbFiles(dbPath);
+  });
   const output = new OutputTail();
   let announce: (port: number) => void = () => {};
   const announced = new Promise<number>((resolve) => {
@@ -151,9 +191,11 @@ export async function startServer(spec: ServerSpec, timeoutMs = 15_000): Promise
   unregister();
   if (typeof outcome === "string") {
     killGroup(child.pid, "SIGKILL");
+    await child.exited;
+    removeDbFiles(dbPath);
     throw new ServerStartError(spec.name, outcome, output.text());
   }
-  return new ServerProcess(spec, child, outcome, output);
+  return new ServerProcess(spec, child, outcome, output, dbPath);
 }
 
 async function drain(stream: ReadableStream<Uint8Array>, onText: (text: string) => void): Promise<void> {

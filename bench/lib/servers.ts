@@ -1,42 +1,64 @@
-// The servers a run compares: ours (or any --server-cmd), the ceiling and the
-// original, each as a command run directly so the pid we measure is the server's.
+// The servers a run compares: ours (or any --server-cmd), the ceiling, the original,
+// ours-memory and any --compare servers, each as a command run directly so the pid
+// we measure is the server's.
 import { existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { UsageError, type BenchOptions, type ServerName } from "./options.ts";
-import type { ServerSpec } from "./server-process.ts";
+import { FRESH_DB_COUNTER, type ServerSpec } from "./server-process.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 export const OURS_ENTRY = `${ROOT}src/server.ts`;
 
 /** Limits of ours that would measure the limiter instead of the server; lifted when ours knows the flag. */
 const LIMIT_LIFTING_ARGS: Array<{ flag: string; args: string[] }> = [
-  { flag: "--rate", args: ["--rate", "0"] },
+  // Raised, not removed (--rate 0 would skip the bucket): its cost stays in the figures.
+  { flag: "--rate", args: ["--rate", "1000000", "--burst", "1000000"] },
   { flag: "--max-conns-per-ip", args: ["--max-conns-per-ip", "100000"] },
 ];
 
+/**
+ * Ours' history file for one server start: the bench must never write ./data, and a
+ * fresh file per start keeps one run's history out of the next. startServer puts the
+ * start's number in place of the counter and deletes the file (and -wal, -shm) after.
+ */
+export function freshDbTemplate(): string {
+  return join(tmpdir(), `bench-ours-${process.pid}-${FRESH_DB_COUNTER}.db`);
+}
+
+/** The --servers list, then the --compare servers in the order given. */
 export function serverSpecs(options: BenchOptions): ServerSpec[] {
-  for (const flag of ["server-cmd", "server-args"] as const) {
-    if (options[flag] !== undefined && !options.servers.includes("ours")) {
-      throw new UsageError(`--${flag} applies to ours, which --servers leaves out`);
-    }
+  if (options["server-cmd"] !== undefined && !options.servers.includes("ours")) {
+    throw new UsageError("--server-cmd applies to ours, which --servers leaves out");
   }
-  return options.servers.map((name) => serverSpec(name, options));
+  if (options["server-args"] !== undefined && !options.servers.some((s) => s === "ours" || s === "ours-memory")) {
+    throw new UsageError("--server-args applies to ours and ours-memory, which --servers leaves out");
+  }
+  return [
+    ...options.servers.map((name) => serverSpec(name, options)),
+    ...options.compare.map(({ name, command }) => ({ name, argv: splitCommand(command, "--compare"), hasRooms: true })),
+  ];
+}
+
+/** What ours and ours-memory get after their own flags: --server-args, or the limit-lifting flags ours knows. */
+function oursExtraArgs(options: BenchOptions): string[] {
+  return options["server-args"] === undefined ? detectLimitLiftingArgs() : splitCommand(options["server-args"], "--server-args");
 }
 
 function serverSpec(name: ServerName, options: BenchOptions): ServerSpec {
+  const oursBase = [process.execPath, OURS_ENTRY, "--port", "0", "--host", "127.0.0.1"];
   switch (name) {
     case "ours": {
       if (options["server-cmd"] !== undefined) {
         const extra = options["server-args"] === undefined ? [] : splitCommand(options["server-args"], "--server-args");
         return { name, argv: [...splitCommand(options["server-cmd"], "--server-cmd"), ...extra], hasRooms: true };
       }
-      const extra =
-        options["server-args"] === undefined ? detectLimitLiftingArgs() : splitCommand(options["server-args"], "--server-args");
-      return {
-        name,
-        argv: [process.execPath, OURS_ENTRY, "--port", "0", "--host", "127.0.0.1", ...extra],
-        hasRooms: true,
-      };
+      // Extra arguments last, so a --db in --server-args wins over the temporary file.
+      const db = freshDbTemplate();
+      return { name, argv: [...oursBase, "--db", db, ...oursExtraArgs(options)], hasRooms: true, freshDb: db };
     }
+    case "ours-memory":
+      return { name, argv: [...oursBase, "--db", ":memory:", ...oursExtraArgs(options)], hasRooms: true };
     case "ceiling":
       return { name, argv: [process.execPath, `${ROOT}bench/servers/ceiling.ts`, "--port", "0"], hasRooms: true };
     case "original":
@@ -49,11 +71,18 @@ function serverSpec(name: ServerName, options: BenchOptions): ServerSpec {
   }
 }
 
+let detected: string[] | undefined;
+
 /**
- * Asks ours for --help and keeps those limit-lifting flags it lists, so the default
- * run neither trips a rate limit nor passes a flag ours would reject.
+ * Asks ours for --help (once per run) and keeps those limit-lifting flags it lists,
+ * so the default run neither trips a rate limit nor passes a flag ours would reject.
  */
 export function detectLimitLiftingArgs(): string[] {
+  detected ??= askOursForLimitLiftingArgs();
+  return [...detected];
+}
+
+function askOursForLimitLiftingArgs(): string[] {
   if (!existsSync(OURS_ENTRY)) return [];
   const result = Bun.spawnSync([process.execPath, OURS_ENTRY, "--help"], { stdout: "pipe", stderr: "pipe", timeout: 10_000 });
   const help = `${result.stdout.toString()}\n${result.stderr.toString()}`;

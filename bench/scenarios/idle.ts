@@ -49,6 +49,7 @@ function figures(m: Measured | undefined): Figure[] {
 export const idleScenario: Scenario = {
   name: "idle",
   describe: (o) => `${o["idle-connections"]} idle connections opened ${o.batch} at a time`,
+  mainFigure: "rssPerConnectionKiB",
 
   async run(context: ScenarioContext): Promise<ScenarioOutcome> {
     const { generator, server, options } = context;

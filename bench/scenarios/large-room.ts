@@ -42,6 +42,7 @@ function figures(m: Measured | undefined): Figure[] {
 export const largeRoomScenario: Scenario = {
   name: "large-room",
   describe: (o) => `${o["room-clients"]} clients in one room, a message every ${o["interval-ms"]} ms, ${o.seconds} s`,
+  mainFigure: "p99Ms",
 
   async run(context: ScenarioContext): Promise<ScenarioOutcome> {
     const { generator, options } = context;

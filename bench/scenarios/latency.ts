@@ -46,6 +46,7 @@ function figures(m: Measured | undefined): Figure[] {
 export const latencyScenario: Scenario = {
   name: "latency",
   describe: (o) => `open loop, ${o.rate} msgs/s offered across ${o.clients} clients in one room, ${o.seconds} s`,
+  mainFigure: "p99Ms",
 
   async run(context: ScenarioContext): Promise<ScenarioOutcome> {
     const { generator, options } = context;

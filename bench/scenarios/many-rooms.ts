@@ -51,6 +51,7 @@ export const manyRoomsScenario: Scenario = {
   describe: (o) =>
     `${o.rooms} rooms of ${o["room-size"]}: one message per client per round for ${o.seconds} s, ` +
     `then ${o["rooms-rate"]} msgs/s open loop for ${o.seconds} s`,
+  mainFigure: "p99Ms",
 
   async run(context: ScenarioContext): Promise<ScenarioOutcome> {
     const { generator, server, options } = context;

@@ -32,6 +32,8 @@ export interface Scenario {
   name: ScenarioName;
   /** One line for the report: what was run, with the sizes used. */
   describe(options: BenchOptions): string;
+  /** Key of the figure whose ours/baseline ratio is listed per round when --repeat is 2 or more. */
+  mainFigure: string;
   run(context: ScenarioContext): Promise<ScenarioOutcome>;
 }
 

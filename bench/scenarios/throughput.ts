@@ -41,6 +41,7 @@ function figures(m: Measured | undefined): Figure[] {
 export const throughputScenario: Scenario = {
   name: "throughput",
   describe: (o) => `${o.clients} clients in one room, bursts of ${o.burst} per client per round, ${o.seconds} s`,
+  mainFigure: "deliveriesPerSecond",
 
   async run(context: ScenarioContext): Promise<ScenarioOutcome> {
     const { generator, options } = context;

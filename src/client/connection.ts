@@ -34,7 +34,16 @@ export interface ConnectionOptions {
   backoff?: BackoffOptions;
   /** Give up on one opening handshake after this long. @default 10000 */
   connectTimeoutMs?: number;
+  /** Sent with every upgrade (Authorization: Bearer <token>). */
+  token?: string | undefined;
+  /** Accept an untrusted (self-signed) wss:// certificate. */
+  insecure?: boolean;
+  /** How long to wait before sending again a frame the server asked us to slow down on. @default 1000 */
+  retryRefusedMs?: number;
 }
+
+/** Refusals that mean "not now": the frame is kept and sent again after a pause. */
+const RETRY_LATER = new Set(["rate_limited", "unavailable"]);
 
 export class ChatConnection {
   state: ConnectionState = "connecting";
@@ -56,7 +65,10 @@ export class ChatConnection {
 
   private open(): void {
     this.state = "connecting";
-    const socket = new WebSocket(this.url());
+    const socket = new WebSocket(this.url(), {
+      ...(this.options.token === undefined ? {} : { headers: { authorization: `Bearer ${this.options.token}` } }),
+      ...(this.options.insecure ? { tls: { rejectUnauthorized: false } } : {}),
+    });
     this.socket = socket;
     const timer = setTimeout(() => socket.readyState === WebSocket.CONNECTING && socket.close(), this.options.connectTimeoutMs ?? 10_000);
     let opened = false;
@@ -73,7 +85,11 @@ export class ChatConnection {
       if (typeof event.data !== "string") return;
       const frame = parseServerFrame(event.data);
       if (frame === undefined) return;
-      if ((frame.type === "ack" || frame.type === "error") && frame.ref !== undefined) this.pending.delete(frame.ref);
+      if (frame.type === "error" && frame.ref !== undefined && RETRY_LATER.has(frame.code) && this.pending.has(frame.ref)) {
+        this.retryLater(frame.ref);
+      } else if ((frame.type === "ack" || frame.type === "error") && frame.ref !== undefined) {
+        this.pending.delete(frame.ref);
+      }
       this.events.onFrame(frame, event.data);
     };
     socket.onclose = (event) => {
@@ -108,6 +124,19 @@ export class ChatConnection {
   resend(except: ReadonlySet<string> = new Set()): void {
     if (this.state !== "connected") return;
     for (const [ref, frame] of this.pending) if (!except.has(ref)) this.socket?.send(JSON.stringify({ ...frame, ref }));
+  }
+
+  /** Whether a frame is still waiting for its answer (a refused-for-now one is). */
+  isPending(ref: string): boolean {
+    return this.pending.has(ref);
+  }
+
+  private retryLater(ref: string): void {
+    setTimeout(() => {
+      const frame = this.pending.get(ref);
+      // After a reconnect, resend() has sent it already.
+      if (frame !== undefined && this.state === "connected") this.socket?.send(JSON.stringify({ ...frame, ref }));
+    }, this.options.retryRefusedMs ?? 1000).unref();
   }
 
   /** Closes with 1000 and waits for the close handshake, at most `timeoutMs`. */

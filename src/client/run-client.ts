@@ -6,6 +6,7 @@ import { sanitize } from "../sanitize.ts";
 import { complete, helpLines, isCommand, parseInput } from "./commands.ts";
 import { ChatConnection } from "./connection.ts";
 import { explainConnectFailure } from "./diagnose.ts";
+import { TokenBucket } from "../rate-limit.ts";
 import { createRenderer } from "./render.ts";
 import { ClientState } from "./state.ts";
 import { createInteractiveTerminal, createPlainTerminal, type Terminal } from "./terminal.ts";
@@ -64,6 +65,9 @@ class ClientSession {
   private askedSession: string | undefined;
   /** A fresh (not resumed) connection is caught up once the history of its first room is in. */
   private catchingUp: string | undefined;
+  /** The server's rate limit, mirrored so that we pace ourselves instead of being refused. */
+  private pace: TokenBucket | undefined;
+  private paceTimer: ReturnType<typeof setTimeout> | undefined;
   /** Refs of the re-joins sent after a reconnect, by room: their answer ends the replay. */
   private readonly rejoins = new Map<string, string>();
   private inputEnded = false;
@@ -106,7 +110,12 @@ class ClientSession {
         onClose: (info) => void this.onClose(info),
         onReconnecting: (info) => this.onReconnecting(info),
       },
-      { reconnect: !this.options["no-reconnect"], retryInitial: this.options.retry },
+      {
+        reconnect: !this.options["no-reconnect"],
+        retryInitial: this.options.retry,
+        token: this.options.token,
+        insecure: this.options.insecure,
+      },
     );
     return done;
   }
@@ -137,8 +146,10 @@ class ClientSession {
     const roomsBefore = [...this.state.rooms];
     const selfBefore = this.state.self;
     if (this.state.apply(frame)) this.updateView();
-    if (frame.type === "error" && frame.ref !== undefined) this.refused++;
-    this.show(frame, raw);
+    const retried = frame.type === "error" && frame.ref !== undefined && this.connection.isPending(frame.ref);
+    if (frame.type === "error" && frame.ref !== undefined && !retried) this.refused++;
+    if (retried) this.status(`The server asked to slow down (${frame.code}); sending again shortly`);
+    else this.show(frame, raw);
     const rejoined = (frame.type === "ack" || frame.type === "error") && frame.ref !== undefined ? this.rejoins.get(frame.ref) : undefined;
     if (rejoined !== undefined) {
       this.rejoins.delete((frame as { ref: string }).ref);
@@ -146,6 +157,9 @@ class ClientSession {
     }
     if (welcome !== undefined) {
       const fresh = welcome.session !== this.askedSession;
+      const { rate, burst } = welcome.limits;
+      // Keep a little under the server's limit, so timing jitter does not trip it.
+      this.pace = rate > 0 ? new TokenBucket({ rate: rate * 0.9, burst: Math.max(1, burst - 2) }) : undefined;
       this.session = welcome.session;
       if (this.reconnected) this.resume(roomsBefore, selfBefore?.userId !== welcome.userId);
       // Input waits until a fresh connection has its history, so /history pages from there.
@@ -200,6 +214,15 @@ class ClientSession {
       if (!this.ready || this.connection.state !== "connected") return;
       const line = this.input[0]!;
       if (isCommand(line) && this.connection.pending.size > 0) return;
+      const wait = this.pace?.waitMs() ?? 0;
+      if (wait > 0) {
+        this.paceTimer ??= setTimeout(() => {
+          this.paceTimer = undefined;
+          this.pump();
+        }, wait);
+        return;
+      }
+      this.pace?.take();
       this.input.shift();
       this.handleLine(line);
     }

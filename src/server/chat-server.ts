@@ -1,6 +1,8 @@
-// Bun.serve wiring: upgrades, the shared websocket handler object, heartbeat and
-// shutdown. What happens per frame is in handlers.ts.
+// Bun.serve wiring: HTTP routes and upgrades, the shared websocket handler object,
+// heartbeat and shutdown. What happens per frame is in handlers.ts; who may connect
+// in admission.ts; what operators read in ops.ts.
 import type { Server } from "bun";
+import { checkOrigin, ConnectionCaps, refusalResponse, type Refusal } from "./admission.ts";
 import { CloseCode, encode, timestamp } from "../protocol.ts";
 import { dropSlowReader, roomTopic, sendText, type ChatSocket, type ConnectionData } from "./connection.ts";
 import { handleMessage, type ChatContext } from "./handlers.ts";
@@ -10,7 +12,9 @@ import { handleClose, handleOpen } from "./lifecycle.ts";
 import { persistSession } from "./membership.ts";
 import { MessageLog } from "./message-log.ts";
 import { silentLogger, type Logger } from "./log.ts";
-import { createMetrics, type Metrics } from "./metrics.ts";
+import { count, createMetrics, type Metrics } from "./metrics.ts";
+import { healthResponse, metricsText } from "./ops.ts";
+import { TokenBucket } from "../rate-limit.ts";
 import { createLocalRooms, type UserRecord } from "./rooms.ts";
 
 export interface ChatServerOptions {
@@ -42,7 +46,33 @@ export interface ChatServerOptions {
    * node is going away instead of meeting a refused connection. @default 300
    */
   shutdownLingerMs: number;
+  /** Frames per second per connection, sustained; 0 turns the limit off. @default 20 */
+  rate: number;
+  /** Frames a connection may send at once. @default 40 */
+  burst: number;
+  /** Connections from one remote address; 0 for no cap. @default 64 */
+  maxConnsPerIp: number;
+  /** Connections in total; 0 for no cap. @default 0 */
+  maxConnections: number;
+  /** Origins allowed to upgrade ("*" for any); empty: no Origin, or the same host. @default [] */
+  origins: string[];
+  /** With a verifier, every upgrade needs a valid token (401 otherwise). */
+  auth?: TokenVerifier | undefined;
+  /** Serve wss:// with this certificate and key (PEM text). */
+  tls?: { cert: string; key: string } | undefined;
+  /** permessage-deflate; off by default (CPU per message, and compression bombs). */
+  compress: boolean;
+  /** When set, GET /metrics needs `Authorization: Bearer <token>`. */
+  metricsToken?: string | undefined;
   log?: Logger;
+}
+
+/** What the server needs of an authenticator (auth.ts provides one for HS256 JWTs). */
+export interface TokenVerifier {
+  /** The token of an upgrade request, if it carries one. */
+  extract(request: Request): string | undefined;
+  /** `expiresAtMs`: when the connection must be closed (the token's exp, clock skew included). */
+  verify(token: string): Promise<{ ok: true; sub: string; name?: string | undefined; expiresAtMs?: number | undefined } | { ok: false; reason: string }>;
 }
 
 export interface ChatServer {
@@ -64,6 +94,12 @@ export const defaultChatServerOptions = {
   graceMs: 30_000,
   heartbeatSeconds: 30,
   shutdownLingerMs: 300,
+  rate: 20,
+  burst: 40,
+  maxConnsPerIp: 64,
+  maxConnections: 0,
+  origins: [] as string[],
+  compress: false,
 } satisfies Partial<ChatServerOptions>;
 
 // Stands in for the user between the upgrade and `open`, where the real one is assigned.
@@ -74,6 +110,8 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
   const log = options.log ?? silentLogger;
   const metrics = createMetrics();
   const sockets = new Set<ChatSocket>();
+  const caps = new ConnectionCaps(options.maxConnsPerIp, options.maxConnections);
+  const startedAt = performance.now();
   let nextConnId = 1;
   let shuttingDown: Promise<void> | undefined;
   // Assigned right after Bun.serve returns; handlers run only after that.
@@ -85,21 +123,39 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
   const messages = new MessageLog({
     store: history,
     publish(room, text) {
-      metrics.messagesPublished++;
+      count(metrics.framesOut, "message");
       // 0: Bun dropped the frame for a subscriber at its backpressure limit. Only then
       // is the room scanned, so the ordinary path never loops over sockets.
-      if (server.publish(roomTopic(room), text) !== 0) return;
+      if (publish(roomTopic(room), text) !== 0) return;
       for (const member of rooms.members(room)) {
         if (member.getBufferedAmount() >= options.backpressureLimit) dropSlowReader(member, metrics);
       }
     },
-    onStoreError: (error) => log.error("history_write_failed", { message: String(error) }),
+    onStoreError(error) {
+      metrics.historyWriteFailures++;
+      log.error("history_write_failed", { message: String(error) });
+    },
+    onCommitted(messages, seconds) {
+      metrics.historyWrites += messages;
+      metrics.historyCommits++;
+      metrics.historyCommitSeconds += seconds;
+      if (seconds > metrics.historyCommitMaxSeconds) metrics.historyCommitMaxSeconds = seconds;
+    },
   });
+  /** Bun's publish, counting what it delivers for /metrics. */
+  const publish = (topic: string, text: string): number => {
+    const subscribers = server.subscriberCount(topic);
+    metrics.deliveries += subscribers;
+    metrics.bytesOut += text.length * subscribers;
+    return server.publish(topic, text);
+  };
   const ctx: ChatContext = {
     limits: {
       maxContentBytes: options.maxContentBytes,
       maxPayloadBytes: options.maxPayloadBytes,
       maxRoomsPerConnection: options.maxRoomsPerConnection,
+      rate: options.rate,
+      burst: options.burst,
       backpressureLimit: options.backpressureLimit,
       announceLimit: options.announceLimit,
     },
@@ -112,28 +168,62 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
     bootTime,
     away: new Map(),
     savedSessions: new Set(),
-    publish: (topic, text) => server.publish(topic, text),
+    publish,
     newSession: () => Buffer.from(crypto.getRandomValues(new Uint8Array(18))).toString("base64url"),
   };
   // Sessions stored by an earlier run and not resumed within one grace period are gone.
   const sessionSweep = setTimeout(() => history.deleteSessionsBefore(bootTime), options.graceMs);
   sessionSweep.unref();
 
+  const refuse = (refusal: Refusal, remote: string): Response => {
+    count(metrics.upgradesRefused, String(refusal.status));
+    log.info("upgrade_refused", { status: refusal.status, reason: refusal.reason, remote });
+    return refusalResponse(refusal);
+  };
+  const gauges = () => ({
+    connections: sockets.size,
+    rooms: rooms.roomCount(),
+    users: rooms.userCount(),
+    uptimeSeconds: Math.round((performance.now() - startedAt) / 1000),
+  });
+
   server = Bun.serve({
     port: options.port,
     ...(options.host === undefined ? {} : { hostname: options.host }),
-    fetch(req, srv) {
-      if (shuttingDown) return new Response("server is shutting down\n", { status: 503 });
+    ...(options.tls === undefined ? {} : { tls: options.tls }),
+    async fetch(req, srv) {
+      const url = new URL(req.url);
+      if (url.pathname === "/healthz") return healthResponse({ status: shuttingDown ? "shutting_down" : "ok", ...gauges() });
+      if (url.pathname === "/metrics") {
+        if (options.metricsToken !== undefined && req.headers.get("authorization") !== `Bearer ${options.metricsToken}`) {
+          return new Response("metrics need the metrics token\n", { status: 401 });
+        }
+        return new Response(metricsText(metrics, gauges()), { headers: { "content-type": "text/plain; version=0.0.4" } });
+      }
       if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
         return new Response("This is a WebSocket chat server: connect with a WebSocket client.\n", {
           status: 426,
           headers: { upgrade: "websocket" },
         });
       }
-      const url = new URL(req.url);
+      const remote = srv.requestIP(req)?.address ?? "unknown";
+      if (shuttingDown) return refuse({ status: 503, reason: "server is shutting down" }, remote);
+      const refusal = checkOrigin(req, { allowed: options.origins }) ?? caps.check(remote);
+      if (refusal !== undefined) return refuse(refusal, remote);
+
+      let auth: { sub: string; name?: string | undefined; expiresAtMs?: number | undefined } | undefined;
+      if (options.auth !== undefined) {
+        const token = options.auth.extract(req);
+        if (token === undefined) return refuse({ status: 401, reason: "a token is required" }, remote);
+        // The token itself is never logged: only why it was refused.
+        const verdict = await options.auth.verify(token);
+        if (!verdict.ok) return refuse({ status: 401, reason: `bad token: ${verdict.reason}` }, remote);
+        auth = verdict;
+      }
+
       const data: ConnectionData = {
         connId: nextConnId++,
-        remote: srv.requestIP(req)?.address ?? "unknown",
+        remote,
         requestedName: url.searchParams.get("name") ?? undefined,
         requestedRoom: url.searchParams.get("room") ?? undefined,
         requestedSession: url.searchParams.get("session") ?? undefined,
@@ -141,6 +231,12 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
         rooms: [],
         alive: true,
         closing: undefined,
+        bucket: options.rate > 0 ? new TokenBucket({ rate: options.rate, burst: options.burst }) : undefined,
+        refusals: undefined,
+        authSub: auth?.sub,
+        authName: auth?.name,
+        authExpiresAt: auth?.expiresAtMs,
+        authTimer: undefined,
       };
       if (srv.upgrade(req, { data })) return undefined;
       return new Response("WebSocket upgrade failed\n", { status: 400 });
@@ -153,9 +249,11 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
       // The heartbeat below pings; Bun's idle timeout is only the backstop.
       sendPings: false,
       idleTimeout: Math.min(960, Math.ceil(options.heartbeatSeconds * 2) + 10),
-      perMessageDeflate: false,
+      perMessageDeflate: options.compress,
       open(ws) {
         sockets.add(ws);
+        caps.opened(ws.data.remote);
+        if (ws.data.authExpiresAt !== undefined) watchExpiry(ws);
         handleOpen(ctx, ws);
       },
       message(ws, message) {
@@ -166,10 +264,25 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
       },
       close(ws, code, reason) {
         sockets.delete(ws);
+        caps.closed(ws.data.remote);
+        clearTimeout(ws.data.authTimer);
         handleClose(ctx, ws, code, reason);
       },
     },
   });
+
+  /** A token's `exp` holds during the connection too: when it passes, the socket is closed with 1008. */
+  function watchExpiry(ws: ChatSocket): void {
+    const left = (ws.data.authExpiresAt ?? 0) - Date.now();
+    // setTimeout cannot wait longer than 2^31-1 ms (24.8 days): wait in steps.
+    ws.data.authTimer = setTimeout(() => {
+      if (ws.data.closing !== undefined) return;
+      if (Date.now() < (ws.data.authExpiresAt ?? 0)) return watchExpiry(ws);
+      ws.data.closing = "auth_expired";
+      metrics.authExpiredCloses++;
+      ws.close(CloseCode.policy, "token expired");
+    }, Math.min(Math.max(0, left), 2 ** 31 - 1));
+  }
 
   const heartbeat = setInterval(() => {
     for (const ws of sockets) {
@@ -197,7 +310,7 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
     const notice = encode({ type: "system", event: "shutdown", content: "Server is shutting down", timestamp: timestamp() });
     for (const ws of sockets) {
       ws.data.closing = "shutdown";
-      sendText(ws, notice, metrics);
+      sendText(ws, notice, metrics, "system");
       ws.close(CloseCode.goingAway, "server shutting down");
     }
     // Bun runs each close handler inside close(), so every socket is gone by now.

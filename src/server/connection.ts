@@ -1,7 +1,8 @@
 // Per-connection state (Bun keeps it in `ws.data`) and the sends every handler uses.
 import type { ServerWebSocket } from "bun";
 import { encode, errorFrame, type FrameError, type ServerFrame } from "../protocol.ts";
-import type { Metrics } from "./metrics.ts";
+import { count, type Metrics } from "./metrics.ts";
+import type { RefusalCounter, TokenBucket } from "../rate-limit.ts";
 import type { UserRecord } from "./rooms.ts";
 
 export interface ConnectionData {
@@ -19,7 +20,16 @@ export interface ConnectionData {
   /** Cleared by each heartbeat, set by any frame or pong from the peer. */
   alive: boolean;
   /** Set once the socket is being torn down, so it is counted and logged once. */
-  closing: "slow_reader" | "heartbeat" | "shutdown" | undefined;
+  closing: "slow_reader" | "heartbeat" | "shutdown" | "flood" | "auth_expired" | undefined;
+  /** The rate limit (undefined when off) and, once it has refused something, the refusals. */
+  bucket: TokenBucket | undefined;
+  refusals: RefusalCounter | undefined;
+  /** With authentication: the token's subject and name, and the timer of its expiry. */
+  readonly authSub: string | undefined;
+  readonly authName: string | undefined;
+  /** When the token expires (ms since the epoch): the connection is closed then. */
+  readonly authExpiresAt: number | undefined;
+  authTimer: ReturnType<typeof setTimeout> | undefined;
 }
 
 export type ChatSocket = ServerWebSocket<ConnectionData>;
@@ -38,12 +48,15 @@ export function roomTopic(room: string): string {
  * socket past its backpressure limit (status 0): that peer is not reading, so it is
  * cut off rather than allowed to grow memory or silently miss frames.
  */
-export function sendText(ws: ChatSocket, text: string, metrics: Metrics): void {
+export function sendText(ws: ChatSocket, text: string, metrics: Metrics, type: ServerFrame["type"]): void {
+  count(metrics.framesOut, type);
+  metrics.deliveries++;
+  metrics.bytesOut += text.length;
   if (ws.send(text) === 0 && ws.readyState === WebSocket.OPEN) dropSlowReader(ws, metrics);
 }
 
 export function sendFrame(ws: ChatSocket, frame: ServerFrame, metrics: Metrics): void {
-  sendText(ws, encode(frame), metrics);
+  sendText(ws, encode(frame), metrics, frame.type);
 }
 
 export function sendError(ws: ChatSocket, error: FrameError, metrics: Metrics): void {

@@ -1,18 +1,22 @@
 // What the server does with each client frame: parse, then one function per frame
 // type, all sharing one context. Bun wiring lives in chat-server.ts; connecting and
 // resuming in lifecycle.ts; rooms, names and history in membership.ts.
-import { parseClientFrame, timestamp, type ClientFrame, type Limits } from "../protocol.ts";
+import { CloseCode, parseClientFrame, timestamp, type ClientFrame, type Limits } from "../protocol.ts";
 import { currentRoom, sendError, sendFrame, sendText, type ChatSocket } from "./connection.ts";
 import type { HistoryStore } from "./history/store.ts";
 import type { Logger } from "./log.ts";
 import { ack, onHistory, onJoin, onLeave, onNick, onWho, persistSession } from "./membership.ts";
 import type { MessageLog } from "./message-log.ts";
-import type { Metrics } from "./metrics.ts";
+import { count, type Metrics } from "./metrics.ts";
+import { RefusalCounter } from "../rate-limit.ts";
 import type { RoomRegistry } from "./rooms.ts";
 
 export interface ChatContext {
   readonly limits: Limits & {
     backpressureLimit: number;
+    /** Frames per second per connection (0: no limit) and the burst allowed. */
+    rate: number;
+    burst: number;
     /** Rooms with more users than this get no join/leave notices (each would go to everyone). */
     announceLimit: number;
   };
@@ -36,20 +40,52 @@ export interface ChatContext {
 
 type Frame<T extends ClientFrame["type"]> = Extract<ClientFrame, { type: T }>;
 
+/** Refusals within the window after which a flooding client is disconnected. */
+const FLOOD_REFUSALS = 100;
+const FLOOD_WINDOW_MS = 10_000;
+
 export function handleMessage(ctx: ChatContext, ws: ChatSocket, message: string | Buffer): void {
-  ctx.metrics.framesIn++;
   ws.data.alive = true;
   if (typeof message !== "string") {
-    sendError(ws, { code: "bad_frame", content: "binary frames are not accepted; send text" }, ctx.metrics);
+    count(ctx.metrics.framesIn, "binary");
+    if (withinRate(ctx, ws, undefined)) sendError(ws, { code: "bad_frame", content: "binary frames are not accepted; send text" }, ctx.metrics);
     return;
   }
   const parsed = parseClientFrame(message, ctx.limits);
   if (!parsed.ok) {
+    count(ctx.metrics.framesIn, "invalid");
+    if (!withinRate(ctx, ws, parsed.error.ref)) return;
     ctx.log.debug("bad_frame", { conn: ws.data.connId, code: parsed.error.code });
     sendError(ws, parsed.error, ctx.metrics);
     return;
   }
-  dispatch(ctx, ws, parsed.frame);
+  const frame = parsed.frame;
+  count(ctx.metrics.framesIn, frame.type);
+  // Pings stay free, so a client's keep-alive never fails because it was chatty.
+  if (frame.type !== "ping" && !withinRate(ctx, ws, frame.ref)) return;
+  dispatch(ctx, ws, frame);
+}
+
+/**
+ * Takes a token from the connection's bucket. Over the limit the frame is refused
+ * with `rate_limited` (nothing is stored); a client that keeps flooding after being
+ * told (FLOOD_REFUSALS within FLOOD_WINDOW_MS) is closed with 1008.
+ */
+function withinRate(ctx: ChatContext, ws: ChatSocket, ref: string | undefined): boolean {
+  const data = ws.data;
+  if (data.bucket === undefined || data.bucket.take()) return true;
+  ctx.metrics.rateLimited++;
+  data.refusals ??= new RefusalCounter(FLOOD_REFUSALS, FLOOD_WINDOW_MS);
+  if (data.refusals.record() && data.closing === undefined) {
+    data.closing = "flood";
+    ctx.metrics.floodCloses++;
+    ctx.log.warn("flood", { conn: data.connId, userId: data.user.userId, remote: data.remote });
+    ws.close(CloseCode.policy, "flooding: too many frames over the rate limit");
+    return false;
+  }
+  const { rate, burst } = ctx.limits;
+  sendError(ws, { code: "rate_limited", content: `slow down: at most ${rate} frames per second, bursts of ${burst}`, ref }, ctx.metrics);
+  return false;
 }
 
 function dispatch(ctx: ChatContext, ws: ChatSocket, frame: ClientFrame): void {
@@ -114,7 +150,7 @@ function onDirect(ctx: ChatContext, ws: ChatSocket, frame: Frame<"direct">): voi
   // Every connection of both users: the recipient's tabs and the sender's other tabs.
   // Sent socket by socket (a user has one or a few) rather than through a topic per
   // user: that topic cost 0.6 KiB per connection in the idle benchmark.
-  for (const connection of recipient.connections) sendText(connection, text, ctx.metrics);
-  if (recipient !== sender) for (const connection of sender.connections) sendText(connection, text, ctx.metrics);
+  for (const connection of recipient.connections) sendText(connection, text, ctx.metrics, "direct");
+  if (recipient !== sender) for (const connection of sender.connections) sendText(connection, text, ctx.metrics, "direct");
   ack(ctx, ws, frame.ref);
 }

@@ -14,14 +14,18 @@ type User = UserRecord<ChatSocket>;
 export function handleOpen(ctx: ChatContext, ws: ChatSocket): void {
   const data = ws.data;
   ctx.metrics.connectionsOpened++;
-  const resumed = data.requestedSession === undefined ? undefined : resume(ctx, data.requestedSession);
-  const user = resumed?.user ?? ctx.rooms.createUser(ctx.newSession());
+  const resumed = data.authSub !== undefined
+    ? authenticated(ctx, data.authSub)
+    : data.requestedSession === undefined ? undefined : resume(ctx, data.requestedSession);
+  const user = resumed?.user ?? ctx.rooms.createUser(ctx.newSession(), data.authSub);
   data.user = user;
   ctx.rooms.attach(user, ws);
 
   let rooms = resumed?.rooms;
   if (rooms === undefined || rooms.length === 0) {
-    if (resumed === undefined && data.requestedName !== undefined) changeName(ctx, ws, data.requestedName, undefined, false);
+    // A token's name is the user's name (checked like any other); without one, ?name= asks for one.
+    const wanted = data.authName ?? data.requestedName;
+    if (resumed === undefined && wanted !== undefined) changeName(ctx, ws, wanted, undefined, false);
     rooms = [requestedRoom(ctx, ws)];
   }
 
@@ -37,6 +41,8 @@ export function handleOpen(ctx: ChatContext, ws: ChatSocket): void {
       maxContentBytes: ctx.limits.maxContentBytes,
       maxPayloadBytes: ctx.limits.maxPayloadBytes,
       maxRoomsPerConnection: ctx.limits.maxRoomsPerConnection,
+      rate: ctx.limits.rate,
+      burst: ctx.limits.burst,
     },
     timestamp: timestamp(),
   }, ctx.metrics);
@@ -52,6 +58,12 @@ export function handleOpen(ctx: ChatContext, ws: ChatSocket): void {
   ctx.log.info("connect", {
     conn: data.connId, remote: data.remote, userId: user.userId, name: user.name, rooms: rooms.join(","), resumed: resumed !== undefined || undefined,
   });
+}
+
+/** With authentication the token's subject is the user: another connection of a live (or away) one joins it. */
+function authenticated(ctx: ChatContext, sub: string): { user: User; rooms: string[] | undefined } | undefined {
+  const live = ctx.rooms.user(sub);
+  return live === undefined ? undefined : resume(ctx, live.session);
 }
 
 /** The user a session secret brings back: live (another tab), away in its grace period, or stored before a restart. */

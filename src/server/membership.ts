@@ -166,7 +166,7 @@ export function changeName(ctx: ChatContext, ws: ChatSocket, name: string, ref: 
   for (const connection of user.connections) {
     for (const room of connection.data.rooms) for (const member of ctx.rooms.members(room)) audience.add(member);
   }
-  for (const member of audience) sendText(member, notice, ctx.metrics);
+  for (const member of audience) sendText(member, notice, ctx.metrics, "system");
   return true;
 }
 

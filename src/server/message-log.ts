@@ -16,6 +16,8 @@ export interface MessageLogOptions {
   publish(room: string, text: string): void;
   /** Called when a batch could not be stored (logged by the caller). */
   onStoreError(error: unknown): void;
+  /** Called after each stored batch, with its size and how long the store took. */
+  onCommitted?(messages: number, seconds: number): void;
 }
 
 interface Pending {
@@ -69,8 +71,10 @@ export class MessageLog {
     if (batch.length === 0) return;
 
     let stored: StoredMessage[];
+    const started = performance.now();
     try {
       stored = await this.options.store.append(batch.map((p) => p.draft));
+      this.options.onCommitted?.(stored.length, (performance.now() - started) / 1000);
     } catch (error) {
       this.options.onStoreError(error);
       for (const pending of batch) pending.submitter?.fail("unavailable", "the message could not be stored; send it again");

@@ -2,9 +2,10 @@
 // counts against real servers, checking that the report is complete and adds up.
 // No timing thresholds: this machine's speed is not what is under test.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
+import { tmpdir } from "node:os";
 import type { Subprocess } from "bun";
-import type { RunReport, ScenarioReport, ServerResult } from "../../bench/lib/report.ts";
+import { renderReport, type RoundResult, type RunReport, type ScenarioReport, type ServerResult } from "../../bench/lib/report.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const HAS_OURS = existsSync(`${ROOT}src/server.ts`);
@@ -41,7 +42,7 @@ const TINY_FLAGS = [
 const running = new Set<Subprocess>();
 
 /** Runs the bench CLI to completion; SIGTERM (which makes it kill its servers) if it overruns. */
-async function runBench(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+async function runBench(args: string[]): Promise<{ code: number; stdout: string; stderr: string; pid: number }> {
   const proc = Bun.spawn([process.execPath, "bench/run.ts", ...args], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
   running.add(proc);
   const timer = setTimeout(() => proc.kill("SIGTERM"), RUN_TIMEOUT_MS);
@@ -52,14 +53,19 @@ async function runBench(args: string[]): Promise<{ code: number; stdout: string;
   ]);
   clearTimeout(timer);
   running.delete(proc);
-  return { code, stdout, stderr };
+  return { code, stdout, stderr, pid: proc.pid };
+}
+
+/** Temporary database files a bench process (by pid) left behind; ours gets one per start. */
+function leftoverDbFiles(benchPid: number): string[] {
+  return readdirSync(tmpdir()).filter((name) => name.startsWith(`bench-ours-${benchPid}-`));
 }
 
 afterAll(() => {
   for (const proc of running) proc.kill("SIGKILL");
 });
 
-function value(result: ServerResult, key: string): number | null {
+function value(result: ServerResult | RoundResult, key: string): number | null {
   const figure = result.figures.find((f) => f.key === key);
   if (figure === undefined) throw new Error(`${result.server} has no figure ${key}`);
   return figure.value;
@@ -80,7 +86,7 @@ function isAlive(pid: number): boolean {
   }
 }
 
-function expectOrderedLatencies(result: ServerResult): void {
+function expectOrderedLatencies(result: ServerResult | RoundResult): void {
   const [p50, p99, p999, max] = ["p50Ms", "p99Ms", "p999Ms", "maxMs"].map((k) => value(result, k));
   expect(p50).toBeGreaterThan(0);
   expect(p99).toBeGreaterThanOrEqual(p50 ?? Infinity);
@@ -88,7 +94,7 @@ function expectOrderedLatencies(result: ServerResult): void {
   expect(max).toBeGreaterThanOrEqual(p999 ?? Infinity);
 }
 
-function expectCpuReported(result: ServerResult): void {
+function expectCpuReported(result: ServerResult | RoundResult): void {
   expect(value(result, "generatorCpuPercent")).toBeGreaterThanOrEqual(0);
   expect(value(result, "generatorBusiestPercent")).toBeGreaterThanOrEqual(0);
   expect(value(result, "serverCpuPercent")).toBeGreaterThanOrEqual(0);
@@ -97,11 +103,13 @@ function expectCpuReported(result: ServerResult): void {
 describe("bun run bench, every scenario, tiny sizes", () => {
   const servers = HAS_OURS ? ["ours", "ceiling", "original"] : ["ceiling", "original"];
   let report: RunReport;
+  let benchPid: number;
 
   beforeAll(async () => {
     const run = await runBench(["--json", "--scenario", "all", "--servers", servers.join(","), ...TINY_FLAGS]);
     if (run.code !== 0) throw new Error(`bench exited ${run.code}: ${run.stderr}`);
     report = JSON.parse(run.stdout) as RunReport;
+    benchPid = run.pid;
   });
 
   test("the report has every scenario for every server, none failed", () => {
@@ -111,8 +119,12 @@ describe("bun run bench, every scenario, tiny sizes", () => {
       for (const result of s.results) {
         expect(result.error).toBeNull();
         expect(result.figures.length).toBeGreaterThan(0);
+        // One round: the round's figures are the result's.
+        expect(result.rounds).toHaveLength(1);
+        expect(result.rounds[0]?.figures).toEqual(result.figures);
       }
     }
+    expect(report.repeat).toBe(1);
     expect(report.machine.cores).toBeGreaterThan(0);
     expect(report.command).toContain("--scenario all");
   });
@@ -176,10 +188,75 @@ describe("bun run bench, every scenario, tiny sizes", () => {
     }
   });
 
-  test("every server process it started is gone", () => {
-    const pids = report.scenarios.flatMap((s) => s.results.map((r) => r.pid));
+  test("every server process it started is gone, and ours' temporary databases with them", () => {
+    const pids = report.scenarios.flatMap((s) => s.results.flatMap((r) => r.rounds.map((round) => round.pid)));
+    expect(pids).toHaveLength(servers.length * report.scenarios.length);
     expect(pids.every((pid) => typeof pid === "number")).toBe(true);
     for (const pid of pids) expect(isAlive(pid ?? 0)).toBe(false);
+    expect(leftoverDbFiles(benchPid)).toEqual([]);
+  });
+});
+
+describe("bun run bench, --repeat", () => {
+  const SERVERS = ["ours", "ours-memory"];
+  let report: RunReport;
+  let stderr: string;
+  let benchPid: number;
+
+  beforeAll(async () => {
+    if (!HAS_OURS) return;
+    const run = await runBench([
+      "--json", "--repeat", "2", "--scenario", "latency", "--servers", SERVERS.join(","), ...TINY_FLAGS, "--seconds", "0.5",
+    ]);
+    if (run.code !== 0) throw new Error(`bench exited ${run.code}: ${run.stderr}`);
+    report = JSON.parse(run.stdout) as RunReport;
+    stderr = run.stderr;
+    benchPid = run.pid;
+  });
+
+  test.skipIf(!HAS_OURS)("--repeat 2: both rounds in the JSON, each figure their median", () => {
+    expect(report.repeat).toBe(2);
+    const latency = scenario(report, "latency");
+    expect(latency.rounds).toBe(2);
+    expect(latency.results.map((r) => r.server)).toEqual(SERVERS);
+    for (const result of latency.results) {
+      expect(result.error).toBeNull();
+      expect(result.rounds.map((r) => r.round)).toEqual([1, 2]);
+      for (const round of result.rounds) {
+        expect(round.server).toBe(result.server);
+        expect(round.error).toBeNull();
+        expect(value(round, "sent")).toBe(TINY.rate * 0.5);
+        expect(value(round, "lost")).toBe(0);
+        expectOrderedLatencies(round);
+      }
+      const [first, second] = result.rounds;
+      if (first === undefined || second === undefined) throw new Error("missing rounds");
+      for (const key of ["p50Ms", "p99Ms", "deliveriesPerSecond"]) {
+        expect(value(result, key)).toBeCloseTo(((value(first, key) ?? 0) + (value(second, key) ?? 0)) / 2, 9);
+      }
+    }
+  });
+
+  test.skipIf(!HAS_OURS)("rounds interleave with the order rotated; ours on a temporary file, ours-memory in memory", () => {
+    const order = [...stderr.matchAll(/latency · round (\d)\/2 · ([\w-]+) …/g)].map((m) => `${m[1]}:${m[2]}`);
+    expect(order).toEqual(["1:ours", "1:ours-memory", "2:ours-memory", "2:ours"]);
+    const command = (name: string) => report.servers.find((s) => s.name === name)?.command ?? "";
+    expect(command("ours")).toContain(`--db ${tmpdir()}/bench-ours-${benchPid}-`);
+    expect(command("ours-memory")).toContain("--db :memory:");
+  });
+
+  test.skipIf(!HAS_OURS)("the table shows medians, ours/ours-memory and the ratio in each round", () => {
+    const text = renderReport(report);
+    expect(text).toContain("| ours/ours-memory |");
+    expect(text).toContain("Median of 2 rounds");
+    expect(text).toMatch(/- ours\/ours-memory: [\d.]+x, [\d.]+x \([\d.]+x–[\d.]+x\)/);
+  });
+
+  test.skipIf(!HAS_OURS)("no server process and no temporary database is left behind", () => {
+    const pids = scenario(report, "latency").results.flatMap((r) => r.rounds.map((round) => round.pid));
+    expect(pids).toHaveLength(4);
+    for (const pid of pids) expect(isAlive(pid ?? 0)).toBe(false);
+    expect(leftoverDbFiles(benchPid)).toEqual([]);
   });
 });
 
@@ -211,5 +288,14 @@ describe("bun run bench, command line", () => {
     const run = await runBench(["--scenario", "everything"]);
     expect(run.code).toBe(2);
     expect(run.stderr).toContain("--scenario");
+  });
+
+  test("a bad --compare (bad name, built-in name, no command) prints one line and exits 2", async () => {
+    for (const bad of ["Prev=bun x.ts", "ceiling=bun x.ts", "prev", "prev="]) {
+      const run = await runBench(["--compare", bad, "--scenario", "latency"]);
+      expect(run.code).toBe(2);
+      expect(run.stderr.trim().split("\n")).toHaveLength(1);
+      expect(run.stderr).toContain("--compare");
+    }
   });
 });

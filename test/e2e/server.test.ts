@@ -39,7 +39,7 @@ describe("one server, several clients", () => {
     expect(welcome.name).toBe(welcome.userId);
     expect(welcome.rooms).toEqual(["lobby"]);
     expect(welcome.session.length).toBeGreaterThanOrEqual(16);
-    expect(welcome.limits).toEqual({ maxContentBytes: 4096, maxPayloadBytes: 65536, maxRoomsPerConnection: 100 });
+    expect(welcome.limits).toEqual({ maxContentBytes: 4096, maxPayloadBytes: 65536, maxRoomsPerConnection: 100, rate: 0, burst: 40 }); // tests run with --rate 0
     expect(welcome.timestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     client.close();
   });

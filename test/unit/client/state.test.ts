@@ -3,7 +3,7 @@ import type { ServerFrame } from "../../../src/protocol.ts";
 import { ClientState } from "../../../src/client/state.ts";
 
 const T = "2026-01-01T00:00:00.000Z";
-const limits = { maxContentBytes: 4096, maxPayloadBytes: 65536, maxRoomsPerConnection: 100 };
+const limits = { maxContentBytes: 4096, maxPayloadBytes: 65536, maxRoomsPerConnection: 100, rate: 20, burst: 40 };
 const welcome: ServerFrame = {
   type: "system", event: "welcome", content: "hi", userId: "User-me000", name: "me", rooms: ["lobby"], session: "s", limits, timestamp: T,
 };
