@@ -131,8 +131,8 @@ export class TestClient {
   readonly closed: Promise<{ code: number; reason: string }>;
   private waiters: Array<() => void> = [];
 
-  constructor(url: string) {
-    this.ws = new WebSocket(url);
+  constructor(url: string, options?: { headers?: Record<string, string> }) {
+    this.ws = options === undefined ? new WebSocket(url) : new WebSocket(url, options);
     sockets.add(this);
     this.opened = new Promise((resolve, reject) => {
       this.ws.addEventListener("open", () => resolve());
