@@ -170,8 +170,11 @@ function requiredRoom(value: unknown, ref: string | undefined): string | ParseRe
   return optionalRoom(value, ref) ?? fail("bad_frame", "'room' is required", ref);
 }
 
+/** Same test as `text.trim() === ""`, without building the trimmed copy. */
+const NOT_BLANK = /\S/;
+
 function contentProblem(content: string, limits: ParseLimits, ref: string | undefined): ParseResult | undefined {
-  if (content.trim().length === 0) return fail("bad_frame", "message content is empty", ref);
+  if (!NOT_BLANK.test(content)) return fail("bad_frame", "message content is empty", ref);
   if (exceedsBytes(content, limits.maxContentBytes)) {
     return fail("too_long", `message content is over ${limits.maxContentBytes} bytes`, ref);
   }
@@ -336,9 +339,21 @@ export type ServerFrame =
   | ErrorFrame
   | PongFrame;
 
-/** ISO 8601 UTC with milliseconds, as every server frame carries. */
-export function timestamp(now: Date = new Date()): string {
-  return now.toISOString();
+let lastStampMs = -1;
+let lastStamp = "";
+
+/**
+ * ISO 8601 UTC with milliseconds, as every server frame carries. Formatted once per
+ * millisecond: a busy room stamps many frames within one.
+ */
+export function timestamp(now?: Date): string {
+  if (now !== undefined) return now.toISOString();
+  const ms = Date.now();
+  if (ms !== lastStampMs) {
+    lastStampMs = ms;
+    lastStamp = new Date(ms).toISOString();
+  }
+  return lastStamp;
 }
 
 /** Serialises a server frame once; callers publish the string, never the object. */

@@ -4,7 +4,7 @@
 import type { Server } from "bun";
 import { checkOrigin, ConnectionCaps, refusalResponse, type Refusal } from "./admission.ts";
 import { CloseCode, encode, timestamp } from "../protocol.ts";
-import { dropSlowReader, roomTopic, sendText, type ChatSocket, type ConnectionData } from "./connection.ts";
+import { dropSlowReader, roomTopic, sendError, sendFrame, sendText, type ChatSocket, type ConnectionData } from "./connection.ts";
 import { handleMessage, type ChatContext } from "./handlers.ts";
 import { createMemoryHistory } from "./history/memory.ts";
 import type { HistoryStore } from "./history/store.ts";
@@ -120,8 +120,10 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
   const history = options.history ?? createMemoryHistory({ historyLimit: options.historyLimit });
   const rooms = createLocalRooms<ChatSocket>();
   const bootTime = Date.now();
-  const messages = new MessageLog({
+  const messages = new MessageLog<ChatSocket>({
     store: history,
+    ack: (ws, ref, room, id) => sendFrame(ws, { type: "ack", ref, id, room, timestamp: timestamp() }, metrics),
+    fail: (ws, ref, code, content) => sendError(ws, { code, content, ref }, metrics),
     publish(room, text) {
       count(metrics.framesOut, "message");
       // 0: Bun dropped the frame for a subscriber at its backpressure limit. Only then
@@ -159,6 +161,13 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
       backpressureLimit: options.backpressureLimit,
       announceLimit: options.announceLimit,
     },
+    welcomeLimits: {
+      maxContentBytes: options.maxContentBytes,
+      maxPayloadBytes: options.maxPayloadBytes,
+      maxRoomsPerConnection: options.maxRoomsPerConnection,
+      rate: options.rate,
+      burst: options.burst,
+    },
     rooms,
     history,
     messages,
@@ -187,11 +196,41 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
     uptimeSeconds: Math.round((performance.now() - startedAt) / 1000),
   });
 
+  function upgrade(
+    req: Request,
+    srv: Server<ConnectionData>,
+    url: URL,
+    remote: string,
+    auth: { sub: string; name?: string | undefined; expiresAtMs?: number | undefined } | undefined,
+  ): Response | undefined {
+    const data: ConnectionData = {
+      connId: nextConnId++,
+      remote,
+      requestedName: url.searchParams.get("name") ?? undefined,
+      requestedRoom: url.searchParams.get("room") ?? undefined,
+      requestedSession: url.searchParams.get("session") ?? undefined,
+      user: PENDING_USER,
+      rooms: [],
+      alive: true,
+      closing: undefined,
+      bucket: options.rate > 0 ? new TokenBucket({ rate: options.rate, burst: options.burst }) : undefined,
+      refusals: undefined,
+      authSub: auth?.sub,
+      authName: auth?.name,
+      authExpiresAt: auth?.expiresAtMs,
+      authTimer: undefined,
+    };
+    if (srv.upgrade(req, { data })) return undefined;
+    return new Response("WebSocket upgrade failed\n", { status: 400 });
+  }
+
   server = Bun.serve({
     port: options.port,
     ...(options.host === undefined ? {} : { hostname: options.host }),
     ...(options.tls === undefined ? {} : { tls: options.tls }),
-    async fetch(req, srv) {
+    // Synchronous unless a token must be verified: a promise per upgrade is a
+    // measurable share of accepting a connection.
+    fetch(req, srv) {
       const url = new URL(req.url);
       if (url.pathname === "/healthz") return healthResponse({ status: shuttingDown ? "shutting_down" : "ok", ...gauges() });
       if (url.pathname === "/metrics") {
@@ -210,36 +249,15 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
       if (shuttingDown) return refuse({ status: 503, reason: "server is shutting down" }, remote);
       const refusal = checkOrigin(req, { allowed: options.origins }) ?? caps.check(remote);
       if (refusal !== undefined) return refuse(refusal, remote);
+      if (options.auth === undefined) return upgrade(req, srv, url, remote, undefined);
 
-      let auth: { sub: string; name?: string | undefined; expiresAtMs?: number | undefined } | undefined;
-      if (options.auth !== undefined) {
-        const token = options.auth.extract(req);
-        if (token === undefined) return refuse({ status: 401, reason: "a token is required" }, remote);
+      const auth = options.auth;
+      const token = auth.extract(req);
+      if (token === undefined) return refuse({ status: 401, reason: "a token is required" }, remote);
+      return auth.verify(token).then((verdict) =>
         // The token itself is never logged: only why it was refused.
-        const verdict = await options.auth.verify(token);
-        if (!verdict.ok) return refuse({ status: 401, reason: `bad token: ${verdict.reason}` }, remote);
-        auth = verdict;
-      }
-
-      const data: ConnectionData = {
-        connId: nextConnId++,
-        remote,
-        requestedName: url.searchParams.get("name") ?? undefined,
-        requestedRoom: url.searchParams.get("room") ?? undefined,
-        requestedSession: url.searchParams.get("session") ?? undefined,
-        user: PENDING_USER,
-        rooms: [],
-        alive: true,
-        closing: undefined,
-        bucket: options.rate > 0 ? new TokenBucket({ rate: options.rate, burst: options.burst }) : undefined,
-        refusals: undefined,
-        authSub: auth?.sub,
-        authName: auth?.name,
-        authExpiresAt: auth?.expiresAtMs,
-        authTimer: undefined,
-      };
-      if (srv.upgrade(req, { data })) return undefined;
-      return new Response("WebSocket upgrade failed\n", { status: 400 });
+        verdict.ok ? upgrade(req, srv, url, remote, verdict) : refuse({ status: 401, reason: `bad token: ${verdict.reason}` }, remote),
+      );
     },
     websocket: {
       maxPayloadLength: options.maxPayloadBytes,

@@ -20,9 +20,11 @@ export interface ChatContext {
     /** Rooms with more users than this get no join/leave notices (each would go to everyone). */
     announceLimit: number;
   };
+  /** The limits every `welcome` announces (one object, built once). */
+  readonly welcomeLimits: Limits;
   readonly rooms: RoomRegistry<ChatSocket>;
   readonly history: HistoryStore;
-  readonly messages: MessageLog;
+  readonly messages: MessageLog<ChatSocket>;
   readonly metrics: Metrics;
   readonly log: Logger;
   /** How long a user whose last connection dropped stays present and resumable. */
@@ -125,10 +127,7 @@ function onChatMessage(ctx: ChatContext, ws: ChatSocket, frame: Frame<"message">
   // A client that uses refs will resend after a lost ack, maybe to a restarted server:
   // its session must survive a crash so the resend is recognised as the same user's.
   if (ref !== undefined && !ctx.savedSessions.has(user.session)) persistSession(ctx, user, ws.data.rooms);
-  ctx.messages.submit(room, user.userId, user.name, frame.content, ref, {
-    ack: (storedRoom, id) => ack(ctx, ws, ref, { id, room: storedRoom }),
-    fail: (code, content) => sendError(ws, { code, content, ref }, ctx.metrics),
-  });
+  ctx.messages.submit(room, user.userId, user.name, frame.content, ref, ws);
 }
 
 function onDirect(ctx: ChatContext, ws: ChatSocket, frame: Frame<"direct">): void {

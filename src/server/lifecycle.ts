@@ -37,13 +37,7 @@ export function handleOpen(ctx: ChatContext, ws: ChatSocket): void {
     name: user.name,
     rooms,
     session: user.session,
-    limits: {
-      maxContentBytes: ctx.limits.maxContentBytes,
-      maxPayloadBytes: ctx.limits.maxPayloadBytes,
-      maxRoomsPerConnection: ctx.limits.maxRoomsPerConnection,
-      rate: ctx.limits.rate,
-      burst: ctx.limits.burst,
-    },
+    limits: ctx.welcomeLimits,
     timestamp: timestamp(),
   }, ctx.metrics);
   // A resuming client asks for what it missed with join+since; a new one sees the recent

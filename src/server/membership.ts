@@ -7,7 +7,6 @@ import {
   nameProblem,
   timestamp,
   type ClientFrame,
-  type MessageFrame,
   type SystemFrame,
 } from "../protocol.ts";
 import { currentRoom, roomTopic, sendError, sendFrame, sendText, type ChatSocket } from "./connection.ts";
@@ -69,15 +68,15 @@ export function enterRoom(ctx: ChatContext, ws: ChatSocket, room: string, option
   const topic = roomTopic(room);
   if (!ws.data.rooms.includes(room)) ws.data.rooms.push(room);
   ws.subscribe(topic);
-  const notice = joinNotice(room, ws.data.user);
   const first = ctx.rooms.join(room, ws.data.user.userId, ws);
   if (first && options.announce && announces(ctx, room, 0)) {
     // ws.publish skips the sender; the server's publish includes it.
-    if (options.tellSelf) ctx.publish(topic, encode(notice));
-    else ws.publish(topic, encode(notice));
+    const text = encode(joinNotice(room, ws.data.user));
+    if (options.tellSelf) ctx.publish(topic, text);
+    else ws.publish(topic, text);
   } else if (options.tellSelf) {
-    // The user was already here through another connection: only this one needs to know.
-    sendFrame(ws, notice, ctx.metrics);
+    // Already here through another connection, or a quiet big room: only this one is told.
+    sendFrame(ws, joinNotice(room, ws.data.user), ctx.metrics);
   }
 }
 
@@ -122,15 +121,13 @@ export function onHistory(ctx: ChatContext, ws: ChatSocket, frame: Frame<"histor
  */
 export function sendHistory(ctx: ChatContext, ws: ChatSocket, room: string, messages: StoredMessage[], complete: boolean | undefined): void {
   if (messages.length === 0 && complete === undefined) return;
+  const head = `{"type":"history","room":${JSON.stringify(room)},"messages":[`;
   for (let start = 0; start === 0 || start < messages.length; start += HISTORY_CHUNK) {
-    const chunk = messages.slice(start, start + HISTORY_CHUNK).map(publicMessage);
-    sendFrame(ws, { type: "history", room, messages: chunk, complete: start === 0 && complete === true, timestamp: timestamp() }, ctx.metrics);
+    // Spliced from the stored frames, which are already serialised (and carry no ref).
+    const chunk = messages.slice(start, start + HISTORY_CHUNK).map((m) => m.json).join(",");
+    const first = start === 0 && complete === true;
+    sendText(ws, `${head}${chunk}],"complete":${first},"timestamp":"${timestamp()}"}`, ctx.metrics, "history");
   }
-}
-
-/** A stored message as others may see it: without its sender's ref. */
-function publicMessage(m: StoredMessage): MessageFrame {
-  return { type: "message", id: m.id, room: m.room, userId: m.userId, name: m.name, content: m.content, timestamp: m.timestamp };
 }
 
 // ---------------------------------------------------------------- names

@@ -86,8 +86,10 @@ function isAlive(pid: number): boolean {
   }
 }
 
-function expectOrderedLatencies(result: ServerResult | RoundResult): void {
-  const [p50, p99, p999, max] = ["p50Ms", "p99Ms", "p999Ms", "maxMs"].map((k) => value(result, k));
+/** `phase` names the figures of one phase of a two-phase scenario: quiet → quietP50Ms. */
+function expectOrderedLatencies(result: ServerResult | RoundResult, phase = ""): void {
+  const key = (k: string) => (phase === "" ? k : `${phase}${k.charAt(0).toUpperCase()}${k.slice(1)}`);
+  const [p50, p99, p999, max] = ["p50Ms", "p99Ms", "p999Ms", "maxMs"].map((k) => value(result, key(k)));
   expect(p50).toBeGreaterThan(0);
   expect(p99).toBeGreaterThanOrEqual(p50 ?? Infinity);
   expect(p999).toBeGreaterThanOrEqual(p99 ?? Infinity);
@@ -113,7 +115,7 @@ describe("bun run bench, every scenario, tiny sizes", () => {
   });
 
   test("the report has every scenario for every server, none failed", () => {
-    expect(report.scenarios.map((s) => s.name)).toEqual(["throughput", "latency", "idle", "large-room", "many-rooms"]);
+    expect(report.scenarios.map((s) => s.name)).toEqual(["throughput", "latency", "idle", "large-room", "many-rooms", "flood"]);
     for (const s of report.scenarios) {
       expect(s.results.map((r) => r.server)).toEqual(servers);
       for (const result of s.results) {
@@ -185,6 +187,30 @@ describe("bun run bench, every scenario, tiny sizes", () => {
       expect(value(result, "rounds")).toBeGreaterThanOrEqual(1);
       expect(value(result, "lost")).toBe(0);
       expectOrderedLatencies(result);
+    }
+  });
+
+  test("flood: both phases measured; ours loses nothing, refuses the flood and closes the flooder with 1008", () => {
+    for (const result of scenario(report, "flood").results) {
+      for (const phase of ["quiet", "flooded"]) {
+        expect(value(result, `${phase}Sent`)).toBe(TINY.rate * TINY.seconds);
+        expectOrderedLatencies(result, phase);
+      }
+      expect(value(result, "quietLost")).toBe(0);
+      expect(value(result, "p99Ratio")).toBeGreaterThan(0);
+      expect(value(result, "floodSent")).toBeGreaterThan(0);
+      if (result.server === "ours") {
+        // 50 msgs/s per well-behaved client, under the 100/s ours runs with here.
+        expect(value(result, "floodedLost")).toBe(0);
+        expect(value(result, "floodRefused")).toBeGreaterThan(0);
+        expect(value(result, "floodCloses")).toBeGreaterThanOrEqual(1);
+        expect(result.notes.join(" ")).toContain("--rate 100 --burst 200");
+        expect(result.notes.join(" ")).toContain("closed with 1008");
+      } else {
+        // No limit: nothing refused, the flood goes on to the end.
+        expect(value(result, "floodRefused")).toBe(0);
+        expect(value(result, "floodCloses")).toBe(0);
+      }
     }
   });
 

@@ -1,6 +1,6 @@
 // History in process memory: for `--db :memory:` and tests. Same contract as SQLite,
 // nothing survives a restart.
-import type { DraftMessage, HistoryOptions, HistoryStore, Page, Replay, StoredMessage, StoredSession } from "./store.ts";
+import { publicJson, type DraftMessage, type HistoryOptions, type HistoryStore, type Page, type Replay, type StoredMessage, type StoredSession } from "./store.ts";
 
 export function createMemoryHistory(options: HistoryOptions): HistoryStore {
   const rooms = new Map<string, StoredMessage[]>();
@@ -15,7 +15,8 @@ export function createMemoryHistory(options: HistoryOptions): HistoryStore {
     append(drafts: DraftMessage[]) {
       const stored: StoredMessage[] = [];
       for (const draft of drafts) {
-        const message: StoredMessage = { ...draft, id: (lastIds.get(draft.room) ?? 0) + 1 };
+        const id = (lastIds.get(draft.room) ?? 0) + 1;
+        const message: StoredMessage = { ...draft, id, json: publicJson({ ...draft, id }) };
         stored.push(message);
         let list = rooms.get(message.room);
         if (list === undefined) {

@@ -4,22 +4,24 @@
 import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
-import type { DraftMessage, HistoryOptions, HistoryStore, Page, Replay, StoredMessage, StoredSession } from "./store.ts";
+import { publicJson, type DraftMessage, type HistoryOptions, type HistoryStore, type Page, type Replay, type StoredMessage, type StoredSession } from "./store.ts";
 
 interface Row {
   room: string;
   id: number;
-  user_id: string;
-  name: string;
-  content: string;
-  ts: string;
   ref: string | null;
+  frame: string;
 }
 
+/**
+ * Schema 2: a message is kept as the frame everyone sees (its one serialisation),
+ * with the columns the queries need beside it. Schema 1 (before 2026-11-26) kept the
+ * fields in columns; it is migrated on open.
+ */
+const SCHEMA_VERSION = 2;
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS messages (
-    room TEXT NOT NULL, id INTEGER NOT NULL, user_id TEXT NOT NULL, name TEXT NOT NULL,
-    content TEXT NOT NULL, ts TEXT NOT NULL, ref TEXT,
+    room TEXT NOT NULL, id INTEGER NOT NULL, user_id TEXT NOT NULL, ref TEXT, frame TEXT NOT NULL,
     PRIMARY KEY (room, id)
   ) WITHOUT ROWID;
   CREATE INDEX IF NOT EXISTS messages_by_ref ON messages (user_id, ref) WHERE ref IS NOT NULL;
@@ -29,6 +31,8 @@ const SCHEMA = `
   ) WITHOUT ROWID;
 `;
 
+/** Rows per INSERT statement: one statement per row cost most of a commit. */
+const INSERT_CHUNK = 32;
 /** How many inserts into a room between two prunes: pruning is one indexed range delete. */
 const PRUNE_EVERY = 64;
 /** The newest messages of a room kept in memory: every new connection asks for them. */
@@ -40,18 +44,21 @@ export function createSqliteHistory(file: string, options: HistoryOptions): Hist
   if (file !== ":memory:") mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
   const db = new Database(file, { create: true, strict: true });
   db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA wal_autocheckpoint = 0;");
+  migrate(db);
   db.exec(SCHEMA);
+  db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
   // Checkpoints happen in a worker thread, not inside our commits (see checkpointer.ts).
   const checkpointer = file === ":memory:" ? undefined : startCheckpointer(file);
 
-  const insert = db.prepare(
-    "INSERT INTO messages (room, id, user_id, name, content, ts, ref) VALUES ($room, $id, $userId, $name, $content, $ts, $ref)",
-  );
+  const insertSql = (rows: number) => `INSERT INTO messages (room, id, user_id, ref, frame) VALUES ${Array(rows).fill("(?, ?, ?, ?, ?)").join(", ")}`;
+  const insertOne = db.prepare(insertSql(1));
+  const insertChunk = db.prepare(insertSql(INSERT_CHUNK));
+  const rowValues = (m: StoredMessage): Array<string | number | null> => [m.room, m.id, m.userId, m.ref ?? null, m.json];
   const prune = db.prepare("DELETE FROM messages WHERE room = $room AND id <= $upTo");
   // Pruning keeps the newest messages of a room, so its highest id is always still there.
   const selectLastId = db.prepare<{ last_id: number | null }, { room: string }>("SELECT MAX(id) AS last_id FROM messages WHERE room = $room");
   const selectNewest = db.prepare<Row, { room: string; since: number; before: number; limit: number }>(
-    "SELECT * FROM messages WHERE room = $room AND id > $since AND id < $before ORDER BY id DESC LIMIT $limit",
+    "SELECT room, id, ref, frame FROM messages WHERE room = $room AND id > $since AND id < $before ORDER BY id DESC LIMIT $limit",
   );
   const selectByRef = db.prepare<{ room: string; id: number }, { userId: string; ref: string }>(
     "SELECT room, id FROM messages WHERE user_id = $userId AND ref = $ref LIMIT 1",
@@ -80,10 +87,12 @@ export function createSqliteHistory(file: string, options: HistoryOptions): Hist
 
   const appendBatch = db.transaction((messages: StoredMessage[]) => {
     const touched = new Map<string, number>();
-    for (const m of messages) {
-      insert.run({ room: m.room, id: m.id, userId: m.userId, name: m.name, content: m.content, ts: m.timestamp, ref: m.ref ?? null });
-      touched.set(m.room, m.id);
+    let i = 0;
+    for (; i + INSERT_CHUNK <= messages.length; i += INSERT_CHUNK) {
+      insertChunk.run(...messages.slice(i, i + INSERT_CHUNK).flatMap(rowValues));
     }
+    for (; i < messages.length; i++) insertOne.run(...rowValues(messages[i]!));
+    for (const m of messages) touched.set(m.room, m.id);
     for (const [room, id] of touched) {
       const count = (sincePrune.get(room) ?? 0) + 1;
       if (count >= PRUNE_EVERY) {
@@ -113,7 +122,9 @@ export function createSqliteHistory(file: string, options: HistoryOptions): Hist
         const previous = lastId(draft.room);
         if (!before.has(draft.room)) before.set(draft.room, previous);
         lastIds.set(draft.room, previous + 1);
-        return { ...draft, id: previous + 1 };
+        const message: StoredMessage = { ...draft, id: previous + 1, json: "" };
+        message.json = publicJson(message);
+        return message;
       });
       try {
         appendBatch(messages);
@@ -186,9 +197,23 @@ function startCheckpointer(file: string): Worker {
 }
 
 function toMessage(row: Row): StoredMessage {
-  const message: StoredMessage = {
-    type: "message", id: row.id, room: row.room, userId: row.user_id, name: row.name, content: row.content, timestamp: row.ts,
-  };
+  const message = JSON.parse(row.frame) as StoredMessage;
+  message.json = row.frame;
   if (row.ref !== null) message.ref = row.ref;
   return message;
+}
+
+/** Brings a schema-1 database (fields in columns) to schema 2 (the frame as text). */
+function migrate(db: Database): void {
+  const version = (db.query("PRAGMA user_version").get() as { user_version: number }).user_version;
+  const columns = db.query("SELECT name FROM pragma_table_info('messages')").all() as Array<{ name: string }>;
+  if (version >= SCHEMA_VERSION || !columns.some((c) => c.name === "content")) return;
+  db.transaction(() => {
+    db.exec("ALTER TABLE messages RENAME TO messages_v1; DROP INDEX IF EXISTS messages_by_ref;");
+    db.exec(SCHEMA);
+    db.exec(`INSERT INTO messages (room, id, user_id, ref, frame)
+      SELECT room, id, user_id, ref, json_object('type', 'message', 'id', id, 'room', room, 'userId', user_id,
+        'name', name, 'content', content, 'timestamp', ts) FROM messages_v1`);
+    db.exec("DROP TABLE messages_v1; DROP TABLE IF EXISTS rooms;");
+  })();
 }

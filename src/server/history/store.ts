@@ -7,10 +7,25 @@ import type { MessageFrame } from "../../protocol.ts";
 export interface StoredMessage extends MessageFrame {
   /** The client's ref, kept so a resend after a lost ack is recognised. */
   ref?: string;
+  /**
+   * The message as everyone sees it (a `message` frame without the ref), serialised
+   * once when it is stored: published, kept and replayed as this same text.
+   */
+  json: string;
 }
 
-/** A message accepted but not stored yet: the store gives it its id. */
-export type DraftMessage = Omit<StoredMessage, "id">;
+/** A message accepted but not stored yet: the store gives it its id (and its json). */
+export type DraftMessage = Omit<StoredMessage, "id" | "json">;
+
+/**
+ * The public frame of a stored message: the one serialisation of it, the same text
+ * JSON.stringify gives for a MessageFrame, written out so no object is built per
+ * message. Room names and timestamps need no escaping (their alphabets have no
+ * quote or backslash); everything from users goes through JSON.stringify.
+ */
+export function publicJson(m: Omit<MessageFrame, "type">): string {
+  return `{"type":"message","id":${m.id},"room":"${m.room}","userId":${JSON.stringify(m.userId)},"name":${JSON.stringify(m.name)},"content":${JSON.stringify(m.content)},"timestamp":"${m.timestamp}"}`;
+}
 
 export interface StoredSession {
   session: string;

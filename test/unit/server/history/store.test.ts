@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createMemoryHistory } from "../../../../src/server/history/memory.ts";
+import { Database } from "bun:sqlite";
 import { createSqliteHistory } from "../../../../src/server/history/sqlite.ts";
 import type { DraftMessage, HistoryStore } from "../../../../src/server/history/store.ts";
 
@@ -27,6 +28,15 @@ const implementations: Array<[string, (limit: number, file?: string) => HistoryS
 ];
 
 describe.each(implementations)("%s", (_name, open) => {
+  test("a batch larger than one insert statement is stored whole, in order, with its frames", async () => {
+    const store = open(1000);
+    const stored = await store.append(Array.from({ length: 75 }, (_, i) => draft(i % 2 ? "odd" : "even", `n${i}`)));
+    expect(stored.map((m) => m.id).slice(0, 6)).toEqual([1, 1, 2, 2, 3, 3]);
+    expect(store.recent("even", 100).map((m) => m.content)).toEqual(Array.from({ length: 38 }, (_, i) => `n${i * 2}`));
+    expect(JSON.parse(stored[4]!.json)).toEqual({ type: "message", id: 3, room: "even", userId: "User-aaaaa", name: "alice", content: "n4", timestamp: "2026-01-01T00:00:00.000Z" });
+    store.close();
+  });
+
   test("ids count up by one from 1, per room, in batch order", async () => {
     const store = open(100);
     const stored = await store.append([draft("a", "1"), draft("b", "1"), draft("a", "2")]);
@@ -150,6 +160,28 @@ describe("sqlite file", () => {
     second.close();
   });
 
+  test("a database from schema 1 (fields in columns) is migrated on open", async () => {
+    const file = path.join(dir, "v1.db");
+    const old = new Database(file, { create: true });
+    old.exec(`CREATE TABLE messages (room TEXT NOT NULL, id INTEGER NOT NULL, user_id TEXT NOT NULL, name TEXT NOT NULL,
+      content TEXT NOT NULL, ts TEXT NOT NULL, ref TEXT, PRIMARY KEY (room, id)) WITHOUT ROWID;
+      CREATE INDEX messages_by_ref ON messages (user_id, ref) WHERE ref IS NOT NULL;
+      CREATE TABLE rooms (room TEXT PRIMARY KEY, last_id INTEGER NOT NULL) WITHOUT ROWID;
+      INSERT INTO messages VALUES ('lobby', 1, 'User-aaaaa', 'alice', 'old "quoted" one', '2026-01-01T00:00:00.000Z', 'r1'),
+                                  ('lobby', 2, 'User-bbbbb', 'bob', 'old two', '2026-01-01T00:00:01.000Z', NULL);`);
+    old.close();
+    const store = createSqliteHistory(file, { historyLimit: 100 });
+    const recent = store.recent("lobby", 10);
+    expect(recent.map((m) => [m.id, m.name, m.content])).toEqual([[1, "alice", 'old "quoted" one'], [2, "bob", "old two"]]);
+    expect(JSON.parse(recent[0]!.json)).toEqual({
+      type: "message", id: 1, room: "lobby", userId: "User-aaaaa", name: "alice", content: 'old "quoted" one', timestamp: "2026-01-01T00:00:00.000Z",
+    });
+    expect(store.findRef("User-aaaaa", "r1")).toEqual({ room: "lobby", id: 1 });
+    const [next] = await store.append([draft("lobby", "new")]);
+    expect(next!.id).toBe(3);
+    store.close();
+  });
+
   test("creates the folder of a new database file", () => {
     const store = createSqliteHistory(path.join(dir, "nested", "deeper", "chat.db"), { historyLimit: 10 });
     expect(store.lastId("x")).toBe(0);
@@ -160,7 +192,7 @@ describe("sqlite file", () => {
     const store = createSqliteHistory(":memory:", { historyLimit: 10 });
     await store.append([draft("f", "1")]);
     // A NOT NULL violation makes the transaction fail after the ids were handed out.
-    expect(() => store.append([draft("f", "2"), { ...draft("f", "3"), content: null as unknown as string }])).toThrow();
+    expect(() => store.append([draft("f", "2"), { ...draft("f", "3"), userId: null as unknown as string }])).toThrow();
     expect(store.lastId("f")).toBe(1);
     const [next] = await store.append([draft("f", "2")]);
     expect(next!.id).toBe(2);
