@@ -9,6 +9,7 @@ import {
   type OpenLoopResult,
   type RoundResult,
 } from "./client-pool.ts";
+import { Flooder, type FloodPlan, type FloodResult } from "./flooder.ts";
 import type { Layout } from "./layout.ts";
 
 export type AgentRequest =
@@ -21,6 +22,8 @@ export type AgentRequest =
   | { op: "open-loop"; plan: OpenLoopPlan }
   | { op: "latencies" }
   | { op: "cpu" }
+  | { op: "flood-connect"; url: string; timeoutMs: number }
+  | { op: "flood"; plan: FloodPlan }
   | { op: "close" };
 
 interface AgentReplies {
@@ -33,6 +36,9 @@ interface AgentReplies {
   "open-loop": OpenLoopResult;
   latencies: number[];
   cpu: NodeJS.CpuUsage;
+  /** null once open, else why it did not open. */
+  "flood-connect": string | null;
+  flood: FloodResult;
   close: null;
 }
 
@@ -47,6 +53,8 @@ export interface Agent {
 /** Executes requests against the pool of the process it runs in. */
 export class AgentHandler {
   private pool: ClientPool | undefined;
+  /** The flood scenario's flooder, in an agent of its own that holds no pool. */
+  private flooder: Flooder | undefined;
 
   async handle(request: AgentRequest): Promise<unknown> {
     switch (request.op) {
@@ -71,9 +79,18 @@ export class AgentHandler {
         return this.requirePool().takeLatencies();
       case "cpu":
         return process.cpuUsage();
+      case "flood-connect":
+        this.flooder?.close();
+        this.flooder = new Flooder();
+        return this.flooder.connect(request.url, request.timeoutMs);
+      case "flood":
+        if (this.flooder === undefined) throw new Error("flood before flood-connect");
+        return this.flooder.flood(request.plan);
       case "close":
         this.pool?.close();
         this.pool = undefined;
+        this.flooder?.close();
+        this.flooder = undefined;
         return null;
       default:
         return assertNever(request);

@@ -96,9 +96,12 @@ export class Generator {
     return results.some(Boolean);
   }
 
-  /** Every agent sends its share of one global timetable; resolves when all have finished sending. */
-  async openLoop(ratePerSecond: number, seconds: number): Promise<OpenLoopOutcome> {
-    const startUs = nowUs() + (this.usesWorkers ? OPEN_LOOP_LEAD_US : 0);
+  /**
+   * Every agent sends its share of one global timetable; resolves when all have finished
+   * sending. `startUs` (on the nowUs clock) lines the timetable up with something else.
+   */
+  async openLoop(ratePerSecond: number, seconds: number, startAtUs?: number): Promise<OpenLoopOutcome> {
+    const startUs = startAtUs ?? nowUs() + (this.usesWorkers ? OPEN_LOOP_LEAD_US : 0);
     const results = await Promise.all(
       this.agents.map((agent, agentIndex) =>
         agent.request({

@@ -10,8 +10,11 @@ export interface FrameSink {
   onOpen(): void;
   /** The payload of one data frame, as bytes [start, end) of `bytes`; valid only during the call. */
   onData(bytes: Buffer, start: number, end: number): void;
-  /** Called once, whether the socket opened or not. */
-  onClose(reason: string, wasOpen: boolean): void;
+  /**
+   * Called once, whether the socket opened or not; `code` is the status of the
+   * server's close frame when it sent one.
+   */
+  onClose(reason: string, wasOpen: boolean, code?: number): void;
 }
 
 const OPCODE = { continuation: 0x0, text: 0x1, binary: 0x2, close: 0x8, ping: 0x9, pong: 0xa } as const;
@@ -44,6 +47,10 @@ export class RawWebSocket {
   private partial: Buffer | undefined;
   /** Bytes the kernel would not take yet; sent on drain, in order. */
   private readonly unsent: Buffer[] = [];
+  /** Waiting for `unsent` to empty (or the socket to close). */
+  private drainWaiters: Array<() => void> = [];
+  /** Bytes the kernel has taken since the upgrade (frames, pongs; not the handshake). */
+  bytesWritten = 0;
 
   private constructor(
     private readonly url: URL,
@@ -129,7 +136,9 @@ export class RawWebSocket {
       } else if (opcode === OPCODE.ping) {
         this.writeFrame(OPCODE.pong, bytes.subarray(start, end));
       } else if (opcode === OPCODE.close) {
-        this.fail("closed by the server");
+        const code = end - start >= 2 ? bytes.readUInt16BE(start) : undefined;
+        const reason = end - start > 2 ? bytes.toString("utf8", start + 2, end) : "";
+        this.fail(`closed by the server${code === undefined ? "" : ` with ${code}`}${reason ? ` (${reason})` : ""}`, code);
       }
       offset = end;
     }
@@ -139,6 +148,41 @@ export class RawWebSocket {
   sendText(text: string): void {
     if (this.state !== "open") return;
     this.writeFrame(OPCODE.text, text);
+  }
+
+  /**
+   * Frames already encoded (see encodeTextFrames) handed to the socket as they are:
+   * one write for many frames, for a sender that only wants to be fast.
+   */
+  sendBytes(frames: Buffer): void {
+    if (this.state !== "open") return;
+    this.write(frames);
+  }
+
+  /** Whether every byte given so far has been taken by the kernel. */
+  get drained(): boolean {
+    return this.unsent.length === 0;
+  }
+
+  /** Resolves once every byte given so far has been taken by the kernel, or the socket closed. */
+  whenDrained(): Promise<void> {
+    if (this.unsent.length === 0 || this.state === "closed") return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  get isOpen(): boolean {
+    return this.state === "open";
+  }
+
+  /** `count` copies of one client text frame (masked with a zero key), back to back. */
+  static encodeTextFrames(text: string, count: number): Buffer {
+    const payload = Buffer.from(text);
+    if (payload.length >= 126) throw new Error("encodeTextFrames is for payloads under 126 bytes");
+    const one = Buffer.alloc(6 + payload.length);
+    one[0] = 0x80 | OPCODE.text;
+    one[1] = 0x80 | payload.length;
+    payload.copy(one, 6);
+    return Buffer.concat(Array.from({ length: count }, () => one));
   }
 
   private writeFrame(opcode: number, payload: string | Buffer): void {
@@ -169,6 +213,7 @@ export class RawWebSocket {
       return;
     }
     const written = this.socket?.write(bytes) ?? -1;
+    if (written > 0) this.bytesWritten += written;
     if (written >= 0 && written < bytes.length) this.unsent.push(bytes.subarray(written));
   }
 
@@ -178,30 +223,41 @@ export class RawWebSocket {
       if (next === undefined) break;
       const written = this.socket.write(next);
       if (written < 0) return;
+      this.bytesWritten += written;
       if (written < next.length) {
         this.unsent[0] = next.subarray(written);
         return;
       }
       this.unsent.shift();
     }
+    if (this.unsent.length === 0) this.wakeDrainWaiters();
   }
 
-  onClosed(reason: string): void {
+  onClosed(reason: string, code?: number): void {
     if (this.state === "closed") return;
     const wasOpen = this.state === "open";
     this.state = "closed";
-    this.sink.onClose(reason, wasOpen);
+    this.wakeDrainWaiters();
+    this.sink.onClose(reason, wasOpen, code);
   }
 
-  private fail(reason: string): void {
+  private wakeDrainWaiters(): void {
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  private fail(reason: string, code?: number): void {
+    // Reported before terminate(), whose close callback would report a bare "closed" first.
+    this.onClosed(reason, code);
     this.socket?.terminate();
-    this.onClosed(reason);
   }
 
   /** Drops the connection at once; no close handshake, the benchmark is over. */
   close(): void {
     this.state = "closed";
     this.partial = undefined;
+    this.wakeDrainWaiters();
     this.socket?.terminate();
   }
 }

@@ -63,7 +63,7 @@ async function runOne(name: ScenarioName, spec: ServerSpec, options: BenchOption
 
   let server: ServerProcess;
   try {
-    server = await startServer(spec);
+    server = await startServer(specFor(name, spec));
   } catch (error) {
     return finish(undefined, { figures: [], notes: [] }, message(error));
   }
@@ -83,6 +83,13 @@ async function runOne(name: ScenarioName, spec: ServerSpec, options: BenchOption
     await server.stop();
     await generator.close();
   }
+}
+
+/** The spec to start for this scenario: a server with a rate limit keeps it on where the scenario measures it. */
+function specFor(name: ScenarioName, spec: ServerSpec): ServerSpec {
+  const limited = spec.limited;
+  if (scenarios[name].ownRateLimit !== true || limited === undefined) return spec;
+  return { ...spec, argv: limited.argv, limitsInForce: { rate: limited.rate, burst: limited.burst } };
 }
 
 function message(error: unknown): string {

@@ -37,6 +37,13 @@ export interface ServerSpec {
    * gets its own file, deleted with its -wal and -shm once the server is gone.
    */
   freshDb?: string;
+  /**
+   * How to start this server with its own per-connection rate limit in force, for
+   * scenarios that measure the limit (flood); absent when the server has none we know of.
+   */
+  limited?: { argv: string[]; rate: number; burst: number };
+  /** Set on the spec a run actually started when it used `limited`: the limits in force. */
+  limitsInForce?: { rate: number; burst: number };
 }
 
 /** The database files of one start: the file and SQLite's companions. */

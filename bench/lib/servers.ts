@@ -18,6 +18,14 @@ const LIMIT_LIFTING_ARGS: Array<{ flag: string; args: string[] }> = [
 ];
 
 /**
+ * Ours' rate limit in the flood scenario. Its defaults (20/s, bursts of 40) would
+ * refuse the well-behaved clients too (2000 msgs/s over 32 clients is 62.5/s each),
+ * so everyone gets 100/s with bursts of 200: the well-behaved clients stay under it,
+ * a flooder goes far over it.
+ */
+export const FLOOD_LIMITS = { rate: 100, burst: 200 } as const;
+
+/**
  * Ours' history file for one server start: the bench must never write ./data, and a
  * fresh file per start keeps one run's history out of the next. startServer puts the
  * start's number in place of the counter and deletes the file (and -wal, -shm) after.
@@ -45,6 +53,31 @@ function oursExtraArgs(options: BenchOptions): string[] {
   return options["server-args"] === undefined ? detectLimitLiftingArgs() : splitCommand(options["server-args"], "--server-args");
 }
 
+/**
+ * Ours with FLOOD_LIMITS in force, when ours knows --rate: the other limit-lifting flags
+ * stay (every bench client shares 127.0.0.1, so the per-address cap would measure the
+ * bench), and --server-args still come last and win.
+ */
+function oursLimited(argv: string[], options: BenchOptions): ServerSpec["limited"] {
+  if (!knowsRateFlag()) return undefined;
+  const lifted =
+    options["server-args"] === undefined
+      ? withoutRateArgs(detectLimitLiftingArgs())
+      : splitCommand(options["server-args"], "--server-args");
+  const limits = ["--rate", String(FLOOD_LIMITS.rate), "--burst", String(FLOOD_LIMITS.burst)];
+  const extra = options["server-args"] === undefined ? [...lifted, ...limits] : [...limits, ...lifted];
+  return { argv: [...argv, ...extra], ...FLOOD_LIMITS };
+}
+
+function withoutRateArgs(args: string[]): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < args.length; i += 2) {
+    const flag = args[i];
+    if (flag !== "--rate" && flag !== "--burst" && flag !== undefined) kept.push(flag, args[i + 1] ?? "");
+  }
+  return kept;
+}
+
 function serverSpec(name: ServerName, options: BenchOptions): ServerSpec {
   const oursBase = [process.execPath, OURS_ENTRY, "--port", "0", "--host", "127.0.0.1"];
   switch (name) {
@@ -55,10 +88,21 @@ function serverSpec(name: ServerName, options: BenchOptions): ServerSpec {
       }
       // Extra arguments last, so a --db in --server-args wins over the temporary file.
       const db = freshDbTemplate();
-      return { name, argv: [...oursBase, "--db", db, ...oursExtraArgs(options)], hasRooms: true, freshDb: db };
+      const own = [...oursBase, "--db", db];
+      const limited = oursLimited(own, options);
+      return {
+        name,
+        argv: [...own, ...oursExtraArgs(options)],
+        hasRooms: true,
+        freshDb: db,
+        ...(limited === undefined ? {} : { limited }),
+      };
     }
-    case "ours-memory":
-      return { name, argv: [...oursBase, "--db", ":memory:", ...oursExtraArgs(options)], hasRooms: true };
+    case "ours-memory": {
+      const own = [...oursBase, "--db", ":memory:"];
+      const limited = oursLimited(own, options);
+      return { name, argv: [...own, ...oursExtraArgs(options)], hasRooms: true, ...(limited === undefined ? {} : { limited }) };
+    }
     case "ceiling":
       return { name, argv: [process.execPath, `${ROOT}bench/servers/ceiling.ts`, "--port", "0"], hasRooms: true };
     case "original":
@@ -72,6 +116,7 @@ function serverSpec(name: ServerName, options: BenchOptions): ServerSpec {
 }
 
 let detected: string[] | undefined;
+let detectedHelp: string | undefined;
 
 /**
  * Asks ours for --help (once per run) and keeps those limit-lifting flags it lists,
@@ -82,11 +127,30 @@ export function detectLimitLiftingArgs(): string[] {
   return [...detected];
 }
 
+/** Whether ours' --help lists --rate, i.e. it has a per-connection rate limit the flood scenario can keep on. */
+function knowsRateFlag(): boolean {
+  return listsFlag(oursHelp(), "--rate");
+}
+
+function oursHelp(): string {
+  if (detectedHelp === undefined) {
+    if (!existsSync(OURS_ENTRY)) {
+      detectedHelp = "";
+    } else {
+      const result = Bun.spawnSync([process.execPath, OURS_ENTRY, "--help"], { stdout: "pipe", stderr: "pipe", timeout: 10_000 });
+      detectedHelp = `${result.stdout.toString()}\n${result.stderr.toString()}`;
+    }
+  }
+  return detectedHelp;
+}
+
+function listsFlag(help: string, flag: string): boolean {
+  return new RegExp(`${flag}(?![\\w-])`).test(help);
+}
+
 function askOursForLimitLiftingArgs(): string[] {
-  if (!existsSync(OURS_ENTRY)) return [];
-  const result = Bun.spawnSync([process.execPath, OURS_ENTRY, "--help"], { stdout: "pipe", stderr: "pipe", timeout: 10_000 });
-  const help = `${result.stdout.toString()}\n${result.stderr.toString()}`;
-  return LIMIT_LIFTING_ARGS.filter(({ flag }) => new RegExp(`${flag}(?![\\w-])`).test(help)).flatMap(({ args }) => args);
+  const help = oursHelp();
+  return LIMIT_LIFTING_ARGS.filter(({ flag }) => listsFlag(help, flag)).flatMap(({ args }) => args);
 }
 
 /** Splits a command line on spaces, honouring '...' and "..." quotes; no other shell syntax. */

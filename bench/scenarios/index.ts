@@ -1,5 +1,6 @@
 // The scenarios in report order.
 import type { ScenarioName } from "../lib/options.ts";
+import { floodScenario } from "./flood.ts";
 import { idleScenario } from "./idle.ts";
 import { largeRoomScenario } from "./large-room.ts";
 import { latencyScenario } from "./latency.ts";
@@ -13,4 +14,5 @@ export const scenarios: Record<ScenarioName, Scenario> = {
   idle: idleScenario,
   "large-room": largeRoomScenario,
   "many-rooms": manyRoomsScenario,
+  flood: floodScenario,
 };

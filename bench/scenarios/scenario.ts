@@ -34,6 +34,11 @@ export interface Scenario {
   describe(options: BenchOptions): string;
   /** Key of the figure whose ours/baseline ratio is listed per round when --repeat is 2 or more. */
   mainFigure: string;
+  /**
+   * Start servers that have a per-connection rate limit with it in force (ServerSpec.limited)
+   * instead of lifted, because the limit is what the scenario measures.
+   */
+  ownRateLimit?: boolean;
   run(context: ScenarioContext): Promise<ScenarioOutcome>;
 }
 
@@ -101,20 +106,21 @@ export async function withCpuWindow<T>(
   };
 }
 
-export function cpuFigures(prefix: string, cpu: CpuWindow | undefined): Figure[] {
+/** `labelPrefix` tells phases apart in the table when a scenario reports more than one. */
+export function cpuFigures(prefix: string, cpu: CpuWindow | undefined, labelPrefix = ""): Figure[] {
   return [
-    figure(`${prefix}serverCpuPercent`, "server CPU", "% core", cpu?.serverPercent ?? null),
-    figure(`${prefix}generatorCpuPercent`, "generator CPU, all processes", "% core", cpu?.generator.totalPercent ?? null),
-    figure(`${prefix}generatorBusiestPercent`, "generator CPU, busiest process", "% core", cpu?.generator.busiestPercent ?? null),
+    figure(`${prefix}serverCpuPercent`, `${labelPrefix}server CPU`, "% core", cpu?.serverPercent ?? null),
+    figure(`${prefix}generatorCpuPercent`, `${labelPrefix}generator CPU, all processes`, "% core", cpu?.generator.totalPercent ?? null),
+    figure(`${prefix}generatorBusiestPercent`, `${labelPrefix}generator CPU, busiest process`, "% core", cpu?.generator.busiestPercent ?? null),
   ];
 }
 
-export function latencyFigures(prefix: string, summary: LatencySummary | undefined): Figure[] {
+export function latencyFigures(prefix: string, summary: LatencySummary | undefined, labelPrefix = ""): Figure[] {
   return [
-    figure(`${prefix}p50Ms`, "latency p50", "ms", summary?.p50Ms ?? null, "lower"),
-    figure(`${prefix}p99Ms`, "latency p99", "ms", summary?.p99Ms ?? null, "lower"),
-    figure(`${prefix}p999Ms`, "latency p99.9", "ms", summary?.p999Ms ?? null, "lower"),
-    figure(`${prefix}maxMs`, "latency max", "ms", summary?.maxMs ?? null, "lower"),
+    figure(`${prefix}p50Ms`, `${labelPrefix}latency p50`, "ms", summary?.p50Ms ?? null, "lower"),
+    figure(`${prefix}p99Ms`, `${labelPrefix}latency p99`, "ms", summary?.p99Ms ?? null, "lower"),
+    figure(`${prefix}p999Ms`, `${labelPrefix}latency p99.9`, "ms", summary?.p999Ms ?? null, "lower"),
+    figure(`${prefix}maxMs`, `${labelPrefix}latency max`, "ms", summary?.maxMs ?? null, "lower"),
   ];
 }
 
