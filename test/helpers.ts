@@ -106,7 +106,8 @@ export async function runCommand(
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const proc = Bun.spawn(cmd, {
     cwd: ROOT,
-    env: { ...process.env, NO_COLOR: "", ...options.env },
+    // A server started here keeps its history in memory, so no ./data is left behind.
+    env: { ...process.env, NO_COLOR: "", CHAT_DB: ":memory:", ...options.env },
     stdin: options.stdin === undefined ? "ignore" : new Blob([options.stdin]),
     stdout: "pipe",
     stderr: "pipe",

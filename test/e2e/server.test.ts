@@ -263,7 +263,13 @@ describe("starting and stopping", () => {
       const probe = net.createServer().once("error", () => resolve(false));
       probe.listen(8080, () => probe.close(() => resolve(true)));
     });
-    const proc = Bun.spawn(["bun", "src/server.ts"], { cwd: `${import.meta.dir}/../..`, stdout: "pipe", stderr: "pipe" });
+    // No flags; the env keeps history in memory so no ./data is left behind.
+    const proc = Bun.spawn(["bun", "src/server.ts"], {
+      cwd: `${import.meta.dir}/../..`,
+      env: { ...process.env, CHAT_DB: ":memory:" },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
     if (free) {
       const reader = proc.stdout.getReader();
       const { value } = await reader.read();
