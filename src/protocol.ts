@@ -49,8 +49,6 @@ export type ClientFrame =
   | { type: "direct"; to: string; content: string; ref?: string }
   | { type: "ping" };
 
-export type ClientFrameType = ClientFrame["type"];
-
 /** The frames that may carry a `ref` and so are answered with `ack` or `error`. */
 export type AckableFrame = Exclude<ClientFrame, { type: "ping" }>;
 
@@ -279,8 +277,6 @@ export type SystemFrame = Stamped & { type: "system"; content: string } & (
     | { event: "shutdown" }
     | { event: "notice" }
   );
-
-export type SystemEvent = SystemFrame["event"];
 
 export interface PresenceUser {
   userId: string;

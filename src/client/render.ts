@@ -95,5 +95,3 @@ export function createRenderer(options: RenderOptions) {
     }
   };
 }
-
-export type Renderer = ReturnType<typeof createRenderer>;

@@ -4,12 +4,12 @@
 import type { Server } from "bun";
 import { checkOrigin, ConnectionCaps, refusalResponse, type Refusal } from "./admission.ts";
 import { CloseCode, encode, timestamp } from "../protocol.ts";
-import { dropSlowReader, roomTopic, sendError, sendFrame, sendText, type ChatSocket, type ConnectionData } from "./connection.ts";
+import { dropSlowReader, roomTopic, sendError, sendText, type ChatSocket, type ConnectionData } from "./connection.ts";
 import { handleMessage, type ChatContext } from "./handlers.ts";
 import { createMemoryHistory } from "./history/memory.ts";
 import type { HistoryStore } from "./history/store.ts";
 import { handleClose, handleOpen } from "./lifecycle.ts";
-import { persistSession } from "./membership.ts";
+import { ack, persistSession } from "./membership.ts";
 import { MessageLog } from "./message-log.ts";
 import { silentLogger, type Logger } from "./log.ts";
 import { count, createMetrics, type Metrics } from "./metrics.ts";
@@ -122,7 +122,7 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
   const bootTime = Date.now();
   const messages = new MessageLog<ChatSocket>({
     store: history,
-    ack: (ws, ref, room, id) => sendFrame(ws, { type: "ack", ref, id, room, timestamp: timestamp() }, metrics),
+    ack: (ws, ref, room, id) => ack(ctx, ws, ref, { id, room }),
     fail: (ws, ref, code, content) => sendError(ws, { code, content, ref }, metrics),
     publish(room, text) {
       count(metrics.framesOut, "message");
