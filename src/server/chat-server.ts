@@ -4,8 +4,9 @@
 import type { Server } from "bun";
 import { checkOrigin, ConnectionCaps, refusalResponse, type Refusal } from "./admission.ts";
 import { CloseCode, encode, timestamp } from "../protocol.ts";
-import { dropSlowReader, roomTopic, sendError, sendText, type ChatSocket, type ConnectionData } from "./connection.ts";
-import { handleMessage, type ChatContext } from "./handlers.ts";
+import { dropSlowReader, sendError, sendText, type ChatSocket, type ConnectionData } from "./connection.ts";
+import { createLocalFanout, createRoomDelivery, type Fanout, type RoomDelivery } from "./fanout.ts";
+import { handleMessage, serially, type ChatContext } from "./handlers.ts";
 import { createMemoryHistory } from "./history/memory.ts";
 import type { HistoryStore } from "./history/store.ts";
 import { handleClose, handleOpen } from "./lifecycle.ts";
@@ -15,7 +16,7 @@ import { silentLogger, type Logger } from "./log.ts";
 import { count, createMetrics, type Metrics } from "./metrics.ts";
 import { healthResponse, metricsText } from "./ops.ts";
 import { TokenBucket } from "../rate-limit.ts";
-import { createLocalRooms, type UserRecord } from "./rooms.ts";
+import { createLocalRooms, type LocalRoomRegistry, type RoomRegistry, type UserRecord } from "./rooms.ts";
 
 export interface ChatServerOptions {
   /** 0 picks a free port. @default 8080 */
@@ -34,6 +35,8 @@ export interface ChatServerOptions {
   announceLimit: number;
   /** Where messages and sessions are kept. @default an in-memory store of historyLimit messages per room */
   history?: HistoryStore;
+  /** Several nodes as one chat (cluster/): its store, registry and fan-out replace the local ones. */
+  backend?: Backend | undefined;
   /** Messages kept per room by the default in-memory store. @default 10000 */
   historyLimit: number;
   /** How long a user whose last connection dropped stays present and resumable. @default 30000 */
@@ -65,6 +68,18 @@ export interface ChatServerOptions {
   /** When set, GET /metrics needs `Authorization: Bearer <token>`. */
   metricsToken?: string | undefined;
   log?: Logger;
+}
+
+/** What a cluster provides in place of this process's own store, registry and fan-out. */
+export interface Backend {
+  readonly history: HistoryStore;
+  /** The cluster-wide registry, built around this process's own (which holds the sockets). */
+  rooms(local: LocalRoomRegistry<ChatSocket>): RoomRegistry<ChatSocket>;
+  fanout(local: LocalRoomRegistry<ChatSocket>, deliver: RoomDelivery, metrics: Metrics): Fanout;
+  /** "degraded" while the shared store cannot be reached. */
+  health(): "ok" | "degraded";
+  /** Leaves the cluster (this node's users go as if disconnected) and closes connections. */
+  close(): Promise<void>;
 }
 
 /** What the server needs of an authenticator (auth.ts provides one for HS256 JWTs). */
@@ -117,22 +132,19 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
   // Assigned right after Bun.serve returns; handlers run only after that.
   let server!: Server<ConnectionData>;
 
-  const history = options.history ?? createMemoryHistory({ historyLimit: options.historyLimit });
-  const rooms = createLocalRooms<ChatSocket>();
+  const history = options.backend?.history ?? options.history ?? createMemoryHistory({ historyLimit: options.historyLimit });
+  const local = createLocalRooms<ChatSocket>();
+  const rooms = options.backend?.rooms(local) ?? local;
   const bootTime = Date.now();
+  // Bun's topics reach this process's sockets; `server` is assigned before any frame arrives.
+  const deliver: RoomDelivery = (room, text, except) => deliverHere(room, text, except);
+  let deliverHere!: RoomDelivery;
+  const fanout = options.backend?.fanout(local, deliver, metrics) ?? createLocalFanout(local, deliver, metrics);
   const messages = new MessageLog<ChatSocket>({
     store: history,
     ack: (ws, ref, room, id) => ack(ctx, ws, ref, { id, room }),
     fail: (ws, ref, code, content) => sendError(ws, { code, content, ref }, metrics),
-    publish(room, text) {
-      count(metrics.framesOut, "message");
-      // 0: Bun dropped the frame for a subscriber at its backpressure limit. Only then
-      // is the room scanned, so the ordinary path never loops over sockets.
-      if (publish(roomTopic(room), text) !== 0) return;
-      for (const member of rooms.members(room)) {
-        if (member.getBufferedAmount() >= options.backpressureLimit) dropSlowReader(member, metrics);
-      }
-    },
+    publish: (room, text) => fanout.message(room, text),
     onStoreError(error) {
       metrics.historyWriteFailures++;
       log.error("history_write_failed", { message: String(error) });
@@ -144,13 +156,6 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
       if (seconds > metrics.historyCommitMaxSeconds) metrics.historyCommitMaxSeconds = seconds;
     },
   });
-  /** Bun's publish, counting what it delivers for /metrics. */
-  const publish = (topic: string, text: string): number => {
-    const subscribers = server.subscriberCount(topic);
-    metrics.deliveries += subscribers;
-    metrics.bytesOut += text.length * subscribers;
-    return server.publish(topic, text);
-  };
   const ctx: ChatContext = {
     limits: {
       maxContentBytes: options.maxContentBytes,
@@ -177,11 +182,11 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
     bootTime,
     away: new Map(),
     savedSessions: new Set(),
-    publish,
+    fanout,
     newSession: () => Buffer.from(crypto.getRandomValues(new Uint8Array(18))).toString("base64url"),
   };
   // Sessions stored by an earlier run and not resumed within one grace period are gone.
-  const sessionSweep = setTimeout(() => history.deleteSessionsBefore(bootTime), options.graceMs);
+  const sessionSweep = setTimeout(() => void history.deleteSessionsBefore(bootTime), options.graceMs);
   sessionSweep.unref();
 
   const refuse = (refusal: Refusal, remote: string): Response => {
@@ -219,6 +224,7 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
       authName: auth?.name,
       authExpiresAt: auth?.expiresAtMs,
       authTimer: undefined,
+      busy: undefined,
     };
     if (srv.upgrade(req, { data })) return undefined;
     return new Response("WebSocket upgrade failed\n", { status: 400 });
@@ -232,7 +238,7 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
     // measurable share of accepting a connection.
     fetch(req, srv) {
       const url = new URL(req.url);
-      if (url.pathname === "/healthz") return healthResponse({ status: shuttingDown ? "shutting_down" : "ok", ...gauges() });
+      if (url.pathname === "/healthz") return healthResponse({ status: shuttingDown ? "shutting_down" : (options.backend?.health() ?? "ok"), ...gauges() });
       if (url.pathname === "/metrics") {
         if (options.metricsToken !== undefined && req.headers.get("authorization") !== `Bearer ${options.metricsToken}`) {
           return new Response("metrics need the metrics token\n", { status: 401 });
@@ -272,7 +278,7 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
         sockets.add(ws);
         caps.opened(ws.data.remote);
         if (ws.data.authExpiresAt !== undefined) watchExpiry(ws);
-        handleOpen(ctx, ws);
+        serially(ctx, ws, () => handleOpen(ctx, ws));
       },
       message(ws, message) {
         handleMessage(ctx, ws, message);
@@ -284,10 +290,12 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
         sockets.delete(ws);
         caps.closed(ws.data.remote);
         clearTimeout(ws.data.authTimer);
-        handleClose(ctx, ws, code, reason);
+        serially(ctx, ws, () => handleClose(ctx, ws, code, reason));
       },
     },
   });
+
+  deliverHere = createRoomDelivery(server, local, metrics, options.backpressureLimit);
 
   /** A token's `exp` holds during the connection too: when it passes, the socket is closed with 1008. */
   function watchExpiry(ws: ChatSocket): void {
@@ -335,7 +343,8 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
     await Bun.sleep(options.shutdownLingerMs);
     await server.stop(true);
     for (const { timer } of ctx.away.values()) clearTimeout(timer);
-    history.close();
+    if (options.backend === undefined) history.close();
+    else await options.backend.close();
   }
 
   return {

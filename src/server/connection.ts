@@ -30,6 +30,8 @@ export interface ConnectionData {
   /** When the token expires (ms since the epoch): the connection is closed then. */
   readonly authExpiresAt: number | undefined;
   authTimer: ReturnType<typeof setTimeout> | undefined;
+  /** What is being handled for this connection, when it has to wait (see handlers.ts `serially`). */
+  busy: Promise<void> | undefined;
 }
 
 export type ChatSocket = ServerWebSocket<ConnectionData>;

@@ -1,10 +1,16 @@
 // What the server does with each client frame: parse, then one function per frame
 // type, all sharing one context. Bun wiring lives in chat-server.ts; connecting and
 // resuming in lifecycle.ts; rooms, names and history in membership.ts.
+//
+// A handler may have to wait (on a cluster, for Redis). A connection's frames, its
+// opening and its closing are therefore handled strictly one after another
+// (`serially`): a message sent right after a join is handled once the join is done.
+// In one process nothing waits, and a room message is handled without a promise.
 import { CloseCode, parseClientFrame, timestamp, type ClientFrame, type Limits } from "../protocol.ts";
-import { currentRoom, sendError, sendFrame, sendText, type ChatSocket } from "./connection.ts";
+import { currentRoom, sendError, sendFrame, type ChatSocket } from "./connection.ts";
 import type { HistoryStore } from "./history/store.ts";
 import type { Logger } from "./log.ts";
+import type { Fanout } from "./fanout.ts";
 import { ack, onHistory, onJoin, onLeave, onNick, onWho, persistSession } from "./membership.ts";
 import type { MessageLog } from "./message-log.ts";
 import { count, type Metrics } from "./metrics.ts";
@@ -23,6 +29,8 @@ export interface ChatContext {
   /** The limits every `welcome` announces (one object, built once). */
   readonly welcomeLimits: Limits;
   readonly rooms: RoomRegistry<ChatSocket>;
+  /** Who gets a frame: this process's topics, or every node's through Redis. */
+  readonly fanout: Fanout;
   readonly history: HistoryStore;
   readonly messages: MessageLog<ChatSocket>;
   readonly metrics: Metrics;
@@ -35,8 +43,6 @@ export interface ChatContext {
   readonly away: Map<string, { rooms: string[]; timer: ReturnType<typeof setTimeout> }>;
   /** Sessions written to the store (kept up to date as rooms and names change). */
   readonly savedSessions: Set<string>;
-  /** Publishes one serialised frame to every subscriber of a topic (Bun's server.publish). */
-  publish(topic: string, text: string): number;
   newSession(): string;
 }
 
@@ -45,6 +51,23 @@ type Frame<T extends ClientFrame["type"]> = Extract<ClientFrame, { type: T }>;
 /** Refusals within the window after which a flooding client is disconnected. */
 const FLOOD_REFUSALS = 100;
 const FLOOD_WINDOW_MS = 10_000;
+
+/**
+ * Runs `work` for a connection after everything already started for it has finished.
+ * Work that finishes at once (all of it, in one process) leaves nothing behind.
+ */
+export function serially(ctx: ChatContext, ws: ChatSocket, work: () => void | Promise<void>): void {
+  const before = ws.data.busy;
+  const result = before === undefined ? work() : before.then(work);
+  if (!(result instanceof Promise)) return;
+  const done: Promise<void> = result.then(
+    () => {},
+    (error: unknown) => ctx.log.error("handler_failed", { conn: ws.data.connId, message: String(error) }),
+  ).finally(() => {
+    if (ws.data.busy === done) ws.data.busy = undefined;
+  });
+  ws.data.busy = done;
+}
 
 export function handleMessage(ctx: ChatContext, ws: ChatSocket, message: string | Buffer): void {
   ws.data.alive = true;
@@ -65,7 +88,7 @@ export function handleMessage(ctx: ChatContext, ws: ChatSocket, message: string 
   count(ctx.metrics.framesIn, frame.type);
   // Pings stay free, so a client's keep-alive never fails because it was chatty.
   if (frame.type !== "ping" && !withinRate(ctx, ws, frame.ref)) return;
-  dispatch(ctx, ws, frame);
+  serially(ctx, ws, () => dispatch(ctx, ws, frame));
 }
 
 /**
@@ -90,7 +113,7 @@ function withinRate(ctx: ChatContext, ws: ChatSocket, ref: string | undefined): 
   return false;
 }
 
-function dispatch(ctx: ChatContext, ws: ChatSocket, frame: ClientFrame): void {
+function dispatch(ctx: ChatContext, ws: ChatSocket, frame: ClientFrame): void | Promise<void> {
   switch (frame.type) {
     case "message":
       return onChatMessage(ctx, ws, frame);
@@ -130,9 +153,9 @@ function onChatMessage(ctx: ChatContext, ws: ChatSocket, frame: Frame<"message">
   ctx.messages.submit(room, user.userId, user.name, frame.content, ref, ws);
 }
 
-function onDirect(ctx: ChatContext, ws: ChatSocket, frame: Frame<"direct">): void {
+async function onDirect(ctx: ChatContext, ws: ChatSocket, frame: Frame<"direct">): Promise<void> {
   const sender = ws.data.user;
-  const recipient = ctx.rooms.findUser(frame.to);
+  const recipient = await ctx.rooms.findUser(frame.to);
   if (recipient === undefined) {
     sendError(ws, { code: "no_such_user", content: `nobody called '${frame.to.slice(0, 40)}' is connected`, ref: frame.ref }, ctx.metrics);
     return;
@@ -147,9 +170,6 @@ function onDirect(ctx: ChatContext, ws: ChatSocket, frame: Frame<"direct">): voi
     timestamp: timestamp(),
   });
   // Every connection of both users: the recipient's tabs and the sender's other tabs.
-  // Sent socket by socket (a user has one or a few) rather than through a topic per
-  // user: that topic cost 0.6 KiB per connection in the idle benchmark.
-  for (const connection of recipient.connections) sendText(connection, text, ctx.metrics, "direct");
-  if (recipient !== sender) for (const connection of sender.connections) sendText(connection, text, ctx.metrics, "direct");
+  ctx.fanout.toUsers([recipient.userId, sender.userId], text);
   ack(ctx, ws, frame.ref);
 }

@@ -4,20 +4,20 @@
 // restarted server: sessions are stored) restores the same userId, name and rooms
 // without join/leave noise; otherwise the leave is announced when the grace ends.
 import { DEFAULT_HISTORY_LIMIT, DEFAULT_ROOM, encode, normaliseRoom, timestamp } from "../protocol.ts";
-import { roomTopic, sendError, sendFrame, type ChatSocket } from "./connection.ts";
+import { sendError, sendFrame, type ChatSocket } from "./connection.ts";
 import type { ChatContext } from "./handlers.ts";
 import { announces, changeName, enterRoom, leaveNotice, persistSession, sendHistory } from "./membership.ts";
 import type { UserRecord } from "./rooms.ts";
 
 type User = UserRecord<ChatSocket>;
 
-export function handleOpen(ctx: ChatContext, ws: ChatSocket): void {
+export async function handleOpen(ctx: ChatContext, ws: ChatSocket): Promise<void> {
   const data = ws.data;
   ctx.metrics.connectionsOpened++;
   const resumed = data.authSub !== undefined
-    ? authenticated(ctx, data.authSub)
-    : data.requestedSession === undefined ? undefined : resume(ctx, data.requestedSession);
-  const user = resumed?.user ?? ctx.rooms.createUser(ctx.newSession(), data.authSub);
+    ? await authenticated(ctx, data.authSub)
+    : data.requestedSession === undefined ? undefined : await resume(ctx, data.requestedSession);
+  const user = resumed?.user ?? (await ctx.rooms.createUser(ctx.newSession(), data.authSub));
   data.user = user;
   ctx.rooms.attach(user, ws);
 
@@ -25,9 +25,11 @@ export function handleOpen(ctx: ChatContext, ws: ChatSocket): void {
   if (rooms === undefined || rooms.length === 0) {
     // A token's name is the user's name (checked like any other); without one, ?name= asks for one.
     const wanted = data.authName ?? data.requestedName;
-    if (resumed === undefined && wanted !== undefined) changeName(ctx, ws, wanted, undefined, false);
+    if (resumed === undefined && wanted !== undefined) await changeName(ctx, ws, wanted, undefined, false);
     rooms = [requestedRoom(ctx, ws)];
   }
+  // On a cluster another node may resume this user at any moment: its session must be there.
+  if (ctx.history.shared && !ctx.savedSessions.has(user.session)) persistSession(ctx, user, rooms);
 
   sendFrame(ws, {
     type: "system",
@@ -40,14 +42,17 @@ export function handleOpen(ctx: ChatContext, ws: ChatSocket): void {
     limits: ctx.welcomeLimits,
     timestamp: timestamp(),
   }, ctx.metrics);
+  for (const room of rooms) await ctx.fanout.prepare(ws, room);
   // A resuming client asks for what it missed with join+since; a new one sees the recent
   // past, always as one frame (maybe empty), so a client knows when it has caught up.
+  let seen = Number.MAX_SAFE_INTEGER;
   if (resumed === undefined) {
-    const recent = ctx.history.recent(rooms[0]!, DEFAULT_HISTORY_LIMIT);
+    const recent = await ctx.history.recent(rooms[0]!, DEFAULT_HISTORY_LIMIT);
     sendHistory(ctx, ws, rooms[0]!, recent, recent.length < DEFAULT_HISTORY_LIMIT);
+    seen = recent.at(-1)?.id ?? 0;
   }
   // Coming back is not news: only a brand-new user is announced.
-  for (const room of rooms) enterRoom(ctx, ws, room, { announce: resumed === undefined, tellSelf: false });
+  for (const room of rooms) await enterRoom(ctx, ws, room, { announce: resumed === undefined, tellSelf: false, seen });
   if (resumed !== undefined) ctx.metrics.resumes++;
   ctx.log.info("connect", {
     conn: data.connId, remote: data.remote, userId: user.userId, name: user.name, rooms: rooms.join(","), resumed: resumed !== undefined || undefined,
@@ -55,13 +60,19 @@ export function handleOpen(ctx: ChatContext, ws: ChatSocket): void {
 }
 
 /** With authentication the token's subject is the user: another connection of a live (or away) one joins it. */
-function authenticated(ctx: ChatContext, sub: string): { user: User; rooms: string[] | undefined } | undefined {
-  const live = ctx.rooms.user(sub);
+async function authenticated(ctx: ChatContext, sub: string): Promise<Resumed | undefined> {
+  const live = await ctx.rooms.user(sub);
   return live === undefined ? undefined : resume(ctx, live.session);
 }
 
-/** The user a session secret brings back: live (another tab), away in its grace period, or stored before a restart. */
-function resume(ctx: ChatContext, session: string): { user: User; rooms: string[] | undefined } | undefined {
+interface Resumed {
+  user: User;
+  /** The rooms to restore; undefined when the user is live here (another tab). */
+  rooms: string[] | undefined;
+}
+
+/** The user a session secret brings back: live here (another tab), away in its grace period, stored before a restart, or live on another node. */
+async function resume(ctx: ChatContext, session: string): Promise<Resumed | undefined> {
   const live = ctx.rooms.userBySession(session);
   if (live !== undefined) {
     const away = ctx.away.get(live.userId);
@@ -70,11 +81,13 @@ function resume(ctx: ChatContext, session: string): { user: User; rooms: string[
     ctx.away.delete(live.userId);
     return { user: live, rooms: away.rooms };
   }
-  // Sessions stored before this process started are good for one grace period after boot.
-  const stored = ctx.history.loadSession(session);
-  if (stored === undefined || Date.now() > ctx.bootTime + ctx.graceMs) return undefined;
-  const user = ctx.rooms.createUser(session, stored.userId);
-  if (ctx.rooms.rename(user, stored.name) !== "ok") ctx.log.info("resume_name_taken", { userId: user.userId });
+  const stored = await ctx.history.loadSession(session);
+  if (stored === undefined) return undefined;
+  // A local store keeps sessions until swept: those stored before this process started
+  // are good for one grace period after boot. A shared store keeps only live ones.
+  if (!ctx.history.shared && Date.now() > ctx.bootTime + ctx.graceMs) return undefined;
+  const user = await ctx.rooms.createUser(session, stored.userId);
+  if (user.name !== stored.name && (await ctx.rooms.rename(user, stored.name)) !== "ok") ctx.log.info("resume_name_taken", { userId: user.userId });
   return { user, rooms: stored.rooms.filter((r) => normaliseRoom(r) === r) };
 }
 
@@ -87,48 +100,47 @@ function requestedRoom(ctx: ChatContext, ws: ChatSocket): string {
   return DEFAULT_ROOM;
 }
 
-export function handleClose(ctx: ChatContext, ws: ChatSocket, code: number, reason: string): void {
+export async function handleClose(ctx: ChatContext, ws: ChatSocket, code: number, reason: string): Promise<void> {
   const data = ws.data;
   const user = data.user;
+  const rooms = data.rooms;
+  data.rooms = [];
   ctx.metrics.connectionsClosed++;
   if (code === 1006 && reason === "Received too big message") ctx.metrics.oversizeCloses++;
   const last = user.connections.size === 1;
   // The last connection of a user is held open in its rooms for the grace period.
   const hold = last && ctx.graceMs > 0;
-  for (const room of data.rooms) {
-    // The socket is gone, so the server publishes: everyone left in the room hears it.
-    if (ctx.rooms.leave(room, user.userId, ws, hold) && announces(ctx, room, 1)) {
-      ctx.publish(roomTopic(room), encode(leaveNotice(room, user)));
-    }
-  }
   ctx.rooms.detach(user, ws);
-  if (last) {
-    if (hold) {
-      const rooms = data.rooms;
-      persistSession(ctx, user, rooms);
-      ctx.away.set(user.userId, { rooms, timer: setTimeout(() => expire(ctx, user, rooms), ctx.graceMs) });
-    } else {
-      forgetUser(ctx, user);
-    }
+  if (last && hold) {
+    persistSession(ctx, user, rooms);
+    ctx.away.set(user.userId, { rooms, timer: setTimeout(() => void expire(ctx, user, rooms), ctx.graceMs) });
   }
-  data.rooms = [];
   const fields = { conn: data.connId, userId: user.userId, code, reason: reason || undefined, cause: data.closing };
   if (data.closing === "slow_reader" || data.closing === "heartbeat") ctx.log.warn("disconnect", fields);
   else ctx.log.info("disconnect", fields);
+  for (const room of rooms) {
+    ctx.fanout.unsubscribe(ws, room);
+    // The socket is gone, so everyone left in the room hears it.
+    if ((await ctx.rooms.leave(room, user.userId, ws, hold)) && (await announces(ctx, room, 1))) {
+      ctx.fanout.toRoom(room, encode(leaveNotice(room, user)));
+    }
+  }
+  if (last && !hold) await forgetUser(ctx, user);
 }
 
 /** The grace period ended without a reconnect: now the rooms hear that the user left. */
-function expire(ctx: ChatContext, user: User, rooms: string[]): void {
+async function expire(ctx: ChatContext, user: User, rooms: string[]): Promise<void> {
   ctx.away.delete(user.userId);
   for (const room of rooms) {
-    if (ctx.rooms.release(room, user.userId) && announces(ctx, room, 1)) {
-      ctx.publish(roomTopic(room), encode(leaveNotice(room, user)));
+    if ((await ctx.rooms.release(room, user.userId)) && (await announces(ctx, room, 1))) {
+      ctx.fanout.toRoom(room, encode(leaveNotice(room, user)));
     }
   }
-  forgetUser(ctx, user);
+  // A connection may have come back while the rooms were being released.
+  if (user.connections.size === 0) await forgetUser(ctx, user);
 }
 
-function forgetUser(ctx: ChatContext, user: User): void {
-  ctx.rooms.forget(user);
-  ctx.history.deleteSession(user.session);
+async function forgetUser(ctx: ChatContext, user: User): Promise<void> {
+  // Only a user gone from every node loses its session; on a cluster another node may still have it.
+  if (await ctx.rooms.forget(user)) await ctx.history.deleteSession(user.session);
 }

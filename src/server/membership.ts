@@ -1,6 +1,8 @@
 // Rooms and names: joining (with history replay), leaving, presence, renaming, and
 // paging back through history. A user with several connections counts once, so
-// join/leave are announced for its first/last connection in a room.
+// join/leave are announced for its first/last connection in a room. Registry, store
+// and fan-out may answer later (on a cluster they ask Redis): the connection's frames
+// are handled one after another (handlers.ts), so awaiting here keeps their order.
 import {
   DEFAULT_HISTORY_LIMIT,
   encode,
@@ -9,7 +11,7 @@ import {
   type ClientFrame,
   type SystemFrame,
 } from "../protocol.ts";
-import { currentRoom, roomTopic, sendError, sendFrame, sendText, type ChatSocket } from "./connection.ts";
+import { currentRoom, sendError, sendFrame, sendText, type ChatSocket } from "./connection.ts";
 import type { ChatContext } from "./handlers.ts";
 import type { StoredMessage } from "./history/store.ts";
 import type { UserRecord } from "./rooms.ts";
@@ -23,64 +25,71 @@ const HISTORY_CHUNK = 200;
 
 // ---------------------------------------------------------------- rooms
 
-export function onJoin(ctx: ChatContext, ws: ChatSocket, frame: Frame<"join">): void {
+export async function onJoin(ctx: ChatContext, ws: ChatSocket, frame: Frame<"join">): Promise<void> {
+  const { room, since } = frame;
   const rooms = ws.data.rooms;
-  const at = rooms.indexOf(frame.room);
-  if (at < 0 && rooms.length >= ctx.limits.maxRoomsPerConnection) {
+  const already = rooms.includes(room);
+  if (!already && rooms.length >= ctx.limits.maxRoomsPerConnection) {
     sendError(ws, { code: "bad_room", content: `you are in ${rooms.length} rooms, the most allowed; leave one first`, ref: frame.ref }, ctx.metrics);
     return;
   }
-  // History first, then the join: nothing can be published in between, since the
-  // message log publishes only from its own turn.
-  if (frame.since === undefined) {
-    const recent = ctx.history.recent(frame.room, DEFAULT_HISTORY_LIMIT);
-    sendHistory(ctx, ws, frame.room, recent, recent.length < DEFAULT_HISTORY_LIMIT);
-  } else {
-    const replay = ctx.history.after(frame.room, frame.since, REPLAY_LIMIT);
-    ctx.metrics.replays++;
-    if (replay.missed > 0) {
-      ctx.metrics.gaps++;
-      sendFrame(ws, {
-        type: "system", event: "gap", room: frame.room, missed: replay.missed,
-        content: `${replay.missed} earlier message(s) in #${frame.room} can no longer be shown`, timestamp: timestamp(),
-      }, ctx.metrics);
-    }
-    sendHistory(ctx, ws, frame.room, replay.messages, frame.since === 0 && replay.missed === 0);
-  }
-  if (at >= 0) {
+  // History first, then the live feed; the fan-out keeps what is published in between.
+  if (!already) await ctx.fanout.prepare(ws, room);
+  const seen = await sendJoinHistory(ctx, ws, room, since);
+  if (already) {
     // Already there: joining again only makes it the current room.
-    rooms.splice(at, 1);
-    rooms.push(frame.room);
-    sendFrame(ws, joinNotice(frame.room, ws.data.user), ctx.metrics);
+    rooms.splice(rooms.indexOf(room), 1);
+    rooms.push(room);
+    sendFrame(ws, joinNotice(room, ws.data.user), ctx.metrics);
   } else {
-    enterRoom(ctx, ws, frame.room, { announce: true, tellSelf: true });
+    await enterRoom(ctx, ws, room, { announce: true, tellSelf: true, seen });
   }
   roomsChanged(ctx, ws);
-  sendFrame(ws, { type: "presence", room: frame.room, users: ctx.rooms.presence(frame.room), timestamp: timestamp() }, ctx.metrics);
+  sendFrame(ws, { type: "presence", room, users: await ctx.rooms.presence(room), timestamp: timestamp() }, ctx.metrics);
   ack(ctx, ws, frame.ref);
 }
 
+/** The recent past of a room (or, with `since`, what came after it); answers the last id sent. */
+async function sendJoinHistory(ctx: ChatContext, ws: ChatSocket, room: string, since: number | undefined): Promise<number> {
+  if (since === undefined) {
+    const recent = await ctx.history.recent(room, DEFAULT_HISTORY_LIMIT);
+    sendHistory(ctx, ws, room, recent, recent.length < DEFAULT_HISTORY_LIMIT);
+    return recent.at(-1)?.id ?? 0;
+  }
+  const replay = await ctx.history.after(room, since, REPLAY_LIMIT);
+  ctx.metrics.replays++;
+  if (replay.missed > 0) {
+    ctx.metrics.gaps++;
+    sendFrame(ws, {
+      type: "system", event: "gap", room, missed: replay.missed,
+      content: `${replay.missed} earlier message(s) in #${room} can no longer be shown`, timestamp: timestamp(),
+    }, ctx.metrics);
+  }
+  sendHistory(ctx, ws, room, replay.messages, since === 0 && replay.missed === 0);
+  return replay.messages.at(-1)?.id ?? since;
+}
+
 /**
- * Subscribes a connection to a room. `announce`: tell the room if the user is new
- * there; `tellSelf`: this connection gets the join notice too.
+ * Subscribes a connection to a room (after `fanout.prepare`). `announce`: tell the
+ * room if the user is new there; `tellSelf`: this connection gets the join notice
+ * too; `seen`: the last message id it was sent (messages kept since prepare and
+ * newer than that follow).
  */
-export function enterRoom(ctx: ChatContext, ws: ChatSocket, room: string, options: { announce: boolean; tellSelf: boolean }): void {
-  const topic = roomTopic(room);
+export async function enterRoom(
+  ctx: ChatContext, ws: ChatSocket, room: string, options: { announce: boolean; tellSelf: boolean; seen: number },
+): Promise<void> {
   if (!ws.data.rooms.includes(room)) ws.data.rooms.push(room);
-  ws.subscribe(topic);
-  const first = ctx.rooms.join(room, ws.data.user.userId, ws);
-  if (first && options.announce && announces(ctx, room, 0)) {
-    // ws.publish skips the sender; the server's publish includes it.
-    const text = encode(joinNotice(room, ws.data.user));
-    if (options.tellSelf) ctx.publish(topic, text);
-    else ws.publish(topic, text);
+  const first = await ctx.rooms.join(room, ws.data.user.userId, ws);
+  ctx.fanout.subscribe(ws, room, options.seen);
+  if (first && options.announce && (await announces(ctx, room, 0))) {
+    ctx.fanout.toRoom(room, encode(joinNotice(room, ws.data.user)), options.tellSelf ? undefined : ws);
   } else if (options.tellSelf) {
     // Already here through another connection, or a quiet big room: only this one is told.
     sendFrame(ws, joinNotice(room, ws.data.user), ctx.metrics);
   }
 }
 
-export function onLeave(ctx: ChatContext, ws: ChatSocket, frame: Frame<"leave">): void {
+export async function onLeave(ctx: ChatContext, ws: ChatSocket, frame: Frame<"leave">): Promise<void> {
   const rooms = ws.data.rooms;
   const at = rooms.indexOf(frame.room);
   if (at < 0) {
@@ -88,28 +97,28 @@ export function onLeave(ctx: ChatContext, ws: ChatSocket, frame: Frame<"leave">)
     return;
   }
   rooms.splice(at, 1);
-  ws.unsubscribe(roomTopic(frame.room));
+  ctx.fanout.unsubscribe(ws, frame.room);
   const notice = leaveNotice(frame.room, ws.data.user);
-  if (ctx.rooms.leave(frame.room, ws.data.user.userId, ws) && announces(ctx, frame.room, 1)) {
-    ctx.publish(roomTopic(frame.room), encode(notice));
+  if ((await ctx.rooms.leave(frame.room, ws.data.user.userId, ws)) && (await announces(ctx, frame.room, 1))) {
+    ctx.fanout.toRoom(frame.room, encode(notice));
   }
   sendFrame(ws, notice, ctx.metrics);
   roomsChanged(ctx, ws);
   ack(ctx, ws, frame.ref);
 }
 
-export function onWho(ctx: ChatContext, ws: ChatSocket, frame: Frame<"who">): void {
+export async function onWho(ctx: ChatContext, ws: ChatSocket, frame: Frame<"who">): Promise<void> {
   const room = frame.room ?? currentRoom(ws);
   if (room === undefined) {
     sendError(ws, { code: "not_in_room", content: "you are not in any room; name one", ref: frame.ref }, ctx.metrics);
     return;
   }
-  sendFrame(ws, { type: "presence", room, users: ctx.rooms.presence(room), timestamp: timestamp() }, ctx.metrics);
+  sendFrame(ws, { type: "presence", room, users: await ctx.rooms.presence(room), timestamp: timestamp() }, ctx.metrics);
   ack(ctx, ws, frame.ref);
 }
 
-export function onHistory(ctx: ChatContext, ws: ChatSocket, frame: Frame<"history">): void {
-  const page = ctx.history.before(frame.room, frame.before ?? Number.MAX_SAFE_INTEGER, frame.limit ?? DEFAULT_HISTORY_LIMIT);
+export async function onHistory(ctx: ChatContext, ws: ChatSocket, frame: Frame<"history">): Promise<void> {
+  const page = await ctx.history.before(frame.room, frame.before ?? Number.MAX_SAFE_INTEGER, frame.limit ?? DEFAULT_HISTORY_LIMIT);
   sendHistory(ctx, ws, frame.room, page.messages, page.complete);
   ack(ctx, ws, frame.ref);
 }
@@ -132,14 +141,14 @@ export function sendHistory(ctx: ChatContext, ws: ChatSocket, room: string, mess
 
 // ---------------------------------------------------------------- names
 
-export function onNick(ctx: ChatContext, ws: ChatSocket, frame: Frame<"nick">): void {
-  if (!changeName(ctx, ws, frame.name, frame.ref, true)) return;
+export async function onNick(ctx: ChatContext, ws: ChatSocket, frame: Frame<"nick">): Promise<void> {
+  if (!(await changeName(ctx, ws, frame.name, frame.ref, true))) return;
   roomsChanged(ctx, ws);
   ack(ctx, ws, frame.ref);
 }
 
 /** Validates and claims a name, then (if `announce`) tells everyone who shares a room. False when refused. */
-export function changeName(ctx: ChatContext, ws: ChatSocket, name: string, ref: string | undefined, announce: boolean): boolean {
+export async function changeName(ctx: ChatContext, ws: ChatSocket, name: string, ref: string | undefined, announce: boolean): Promise<boolean> {
   const user = ws.data.user;
   const problem = nameProblem(name);
   if (problem !== undefined) {
@@ -148,7 +157,7 @@ export function changeName(ctx: ChatContext, ws: ChatSocket, name: string, ref: 
   }
   const oldName = user.name;
   if (name === oldName) return true;
-  if (ctx.rooms.rename(user, name) === "taken") {
+  if ((await ctx.rooms.rename(user, name)) === "taken") {
     sendError(ws, { code: "name_taken", content: `the name '${name}' is taken; you are still ${oldName}`, ref }, ctx.metrics);
     return false;
   }
@@ -158,12 +167,8 @@ export function changeName(ctx: ChatContext, ws: ChatSocket, name: string, ref: 
     content: `${oldName} is now known as ${name}`, timestamp: timestamp(),
   });
   // Everyone who shares a room with the user, and the user's own connections, hears
-  // it once, however many rooms they share: a rename is rare, so a loop is fine here.
-  const audience = new Set<ChatSocket>(user.connections);
-  for (const connection of user.connections) {
-    for (const room of connection.data.rooms) for (const member of ctx.rooms.members(room)) audience.add(member);
-  }
-  for (const member of audience) sendText(member, notice, ctx.metrics, "system");
+  // it once, however many rooms they share.
+  await ctx.fanout.toCompanions(user, notice);
   return true;
 }
 
@@ -175,17 +180,19 @@ export function changeName(ctx: ChatContext, ws: ChatSocket, name: string, ref: 
  * quiet about comings and goings (as large channels elsewhere are); `who` still
  * lists everyone. `gone` is 1 when the user in question has already been removed.
  */
-export function announces(ctx: ChatContext, room: string, gone: 0 | 1): boolean {
-  return ctx.rooms.roomSize(room) + gone <= ctx.limits.announceLimit;
+export async function announces(ctx: ChatContext, room: string, gone: 0 | 1): Promise<boolean> {
+  return (await ctx.rooms.roomSize(room)) + gone <= ctx.limits.announceLimit;
 }
 
-/** Stores the session so the user can come back after a restart of this process. */
+/** Stores the session so the user can come back after a restart of this process (or on another node). */
 export function persistSession(ctx: ChatContext, user: UserRecord<ChatSocket>, rooms: string[]): void {
+  const failed = (error: unknown) => ctx.log.error("session_store_failed", { message: String(error) });
   try {
-    ctx.history.saveSession({ session: user.session, userId: user.userId, name: user.name, rooms, savedAt: Date.now() });
+    const saved = ctx.history.saveSession({ session: user.session, userId: user.userId, name: user.name, rooms: [...rooms], savedAt: Date.now() });
+    if (saved instanceof Promise) saved.catch(failed);
     ctx.savedSessions.add(user.session);
   } catch (error) {
-    ctx.log.error("session_store_failed", { message: String(error) });
+    failed(error);
   }
 }
 

@@ -7,7 +7,7 @@ import type { DraftMessage, HistoryStore, StoredMessage } from "./history/store.
 /** How the sender of a message (of type S: a socket in the server) is told the outcome. */
 export interface MessageLogOptions<S> {
   store: HistoryStore;
-  /** Publishes one serialised message frame to its room. */
+  /** Publishes one stored message frame to its room (a no-op where the store publishes as it stores). */
   publish(room: string, text: string): void;
   /** The message with this ref is stored as `id` (also for a repeated ref). */
   ack(sender: S, ref: string, room: string, id: number): void;
@@ -83,7 +83,8 @@ export class MessageLog<S> {
     for (let i = 0; i < stored.length; i++) {
       const message = stored[i]!;
       // Serialised once, by the store, without the ref (which stays private to its sender).
-      this.options.publish(message.room, message.json);
+      // A duplicate found by the store was published with its first copy.
+      if (message.duplicate === undefined) this.options.publish(message.room, message.json);
       const { sender, ref } = senders[i]!;
       if (ref === undefined) continue;
       this.options.ack(sender, ref, message.room, message.id);

@@ -2,7 +2,7 @@
 import type { Metrics } from "./metrics.ts";
 
 export interface HealthState {
-  status: "ok" | "shutting_down";
+  status: "ok" | "degraded" | "shutting_down";
   connections: number;
   rooms: number;
   users: number;

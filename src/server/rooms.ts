@@ -3,6 +3,7 @@
 // connections) behind methods, so a distributed implementation can take its place
 // without touching the handlers.
 import type { PresenceUser } from "../protocol.ts";
+import type { Awaitable } from "./awaitable.ts";
 
 export type NameClaim = "ok" | "taken";
 
@@ -14,41 +15,67 @@ export interface UserRecord<M> {
   readonly connections: Set<M>;
 }
 
+/**
+ * Users, names and presence for every node; the connections themselves are always
+ * this node's. The local registry answers at once; the cluster one (cluster/
+ * cluster-rooms.ts) asks Redis, so answers are awaited.
+ */
 export interface RoomRegistry<M> {
   /**
-   * A new user named after its id: a fresh `User-XXXXX` (unique among live users), or
-   * `userId` when given and free (a session restored after a restart).
+   * A user for a new connection: a fresh `User-XXXXX` (unique among live users), or
+   * `userId` when given and free, or when it is the same user (same session) live on
+   * another node (a session restored after a restart or on another node).
    */
-  createUser(session: string, userId?: string): UserRecord<M>;
-  user(userId: string): UserRecord<M> | undefined;
+  createUser(session: string, userId?: string): Awaitable<UserRecord<M>>;
+  /** A live user by id; on a cluster, one connected to another node has no local connections. */
+  user(userId: string): Awaitable<UserRecord<M> | undefined>;
+  /** This node's user with this session secret. */
   userBySession(session: string): UserRecord<M> | undefined;
   /** Finds a live user by display name (case-insensitive) or by userId. */
-  findUser(nameOrId: string): UserRecord<M> | undefined;
+  findUser(nameOrId: string): Awaitable<UserRecord<M> | undefined>;
   /** Adds a connection to a user. */
   attach(user: UserRecord<M>, member: M): void;
   /** Removes a connection from its user; the user stays (its name reserved) until `forget`. */
   detach(user: UserRecord<M>, member: M): void;
-  /** Releases a user with no connections left: its id, name and session. */
-  forget(user: UserRecord<M>): void;
+  /**
+   * Releases a user with no connections left on this node. True when it is gone
+   * everywhere (its id, name and session are free); false while another node has it.
+   */
+  forget(user: UserRecord<M>): Awaitable<boolean>;
   /** Renames a user (names are unique ignoring case); renaming to one's own name is "ok". */
-  rename(user: UserRecord<M>, name: string): NameClaim;
-  /** Adds a connection to a room; true when it is the user's first connection there. */
-  join(room: string, userId: string, member: M): boolean;
+  rename(user: UserRecord<M>, name: string): Awaitable<NameClaim>;
+  /** Adds a connection to a room; true when the user was not in the room before (anywhere). */
+  join(room: string, userId: string, member: M): Awaitable<boolean>;
   /**
    * Removes a connection from a room; true when it was the user's last connection there.
    * With `hold`, the user stays present in the room with no connection (a grace period
    * for reconnecting) and the answer is false; `release` ends the hold.
    */
-  leave(room: string, userId: string, member: M, hold?: boolean): boolean;
+  leave(room: string, userId: string, member: M, hold?: boolean): Awaitable<boolean>;
   /** Ends a hold: true when the user was present only through it (so it has left now). */
-  release(room: string, userId: string): boolean;
-  /** Every connection in a room (empty when the room has no members). */
+  release(room: string, userId: string): Awaitable<boolean>;
+  /** This node's connections in a room (empty when it has none). */
   members(room: string): Iterable<M>;
   /** Users in a room, one entry per user however many connections, sorted by name. */
-  presence(room: string): PresenceUser[];
+  presence(room: string): Awaitable<PresenceUser[]>;
+  /** Rooms and users with connections (or holds) on this node. */
   roomCount(): number;
   userCount(): number;
   /** Users present in a room (held ones included). */
+  roomSize(room: string): Awaitable<number>;
+}
+
+/** The registry of one process: every answer is immediate. */
+export interface LocalRoomRegistry<M> extends RoomRegistry<M> {
+  createUser(session: string, userId?: string): UserRecord<M>;
+  user(userId: string): UserRecord<M> | undefined;
+  findUser(nameOrId: string): UserRecord<M> | undefined;
+  forget(user: UserRecord<M>): boolean;
+  rename(user: UserRecord<M>, name: string): NameClaim;
+  join(room: string, userId: string, member: M): boolean;
+  leave(room: string, userId: string, member: M, hold?: boolean): boolean;
+  release(room: string, userId: string): boolean;
+  presence(room: string): PresenceUser[];
   roomSize(room: string): number;
 }
 
@@ -56,7 +83,7 @@ const ID_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz";
 /** Marks a user present in a room through a hold only (see `leave`). */
 const HELD: unique symbol = Symbol("held");
 
-export function createLocalRooms<M>(random: () => number = Math.random): RoomRegistry<M> {
+export function createLocalRooms<M>(random: () => number = Math.random): LocalRoomRegistry<M> {
   // room → userId → that user's connection in the room: one connection is stored as
   // itself (the usual case, and a Set per member per room costs memory at scale),
   // several as a Set, and a user held for its grace period as HELD.
@@ -104,11 +131,12 @@ export function createLocalRooms<M>(random: () => number = Math.random): RoomReg
 
     forget(user) {
       // Only the live record may release the id: a stale one must not evict its successor.
-      if (user.connections.size > 0 || users.get(user.userId) !== user) return;
+      if (user.connections.size > 0 || users.get(user.userId) !== user) return false;
       users.delete(user.userId);
       sessions.delete(user.session);
       const key = user.name.toLowerCase();
       if (names.get(key) === user.userId) names.delete(key);
+      return true;
     },
 
     rename(user, name) {
@@ -195,7 +223,7 @@ export function createLocalRooms<M>(random: () => number = Math.random): RoomReg
 }
 
 /** Case-insensitive first, so "bob" sorts next to "Bob"; code order breaks ties stably. */
-function compareNames(a: string, b: string): number {
+export function compareNames(a: string, b: string): number {
   const x = a.toLowerCase();
   const y = b.toLowerCase();
   if (x !== y) return x < y ? -1 : 1;

@@ -1,8 +1,8 @@
 // History in process memory: for `--db :memory:` and tests. Same contract as SQLite,
 // nothing survives a restart.
-import { publicJson, type DraftMessage, type HistoryOptions, type HistoryStore, type Page, type Replay, type StoredMessage, type StoredSession } from "./store.ts";
+import { publicJson, type DraftMessage, type HistoryOptions, type LocalHistoryStore, type Page, type Replay, type StoredMessage, type StoredSession } from "./store.ts";
 
-export function createMemoryHistory(options: HistoryOptions): HistoryStore {
+export function createMemoryHistory(options: HistoryOptions): LocalHistoryStore {
   const rooms = new Map<string, StoredMessage[]>();
   const lastIds = new Map<string, number>();
   const refs = new Map<string, { room: string; id: number }>();
@@ -10,6 +10,7 @@ export function createMemoryHistory(options: HistoryOptions): HistoryStore {
   const refKey = (userId: string, ref: string) => `${userId}\u0000${ref}`;
 
   return {
+    shared: false,
     lastId: (room) => lastIds.get(room) ?? 0,
 
     append(drafts: DraftMessage[]) {

@@ -4,7 +4,7 @@
 import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
-import { publicJson, type DraftMessage, type HistoryOptions, type HistoryStore, type Page, type Replay, type StoredMessage, type StoredSession } from "./store.ts";
+import { publicJson, type DraftMessage, type HistoryOptions, type LocalHistoryStore, type Page, type Replay, type StoredMessage, type StoredSession } from "./store.ts";
 
 interface Row {
   room: string;
@@ -40,7 +40,7 @@ const TAIL = 50;
 /** Rooms whose tail is kept; the least recently used is dropped past this. */
 const TAIL_ROOMS = 1024;
 
-export function createSqliteHistory(file: string, options: HistoryOptions): HistoryStore {
+export function createSqliteHistory(file: string, options: HistoryOptions): LocalHistoryStore {
   if (file !== ":memory:") mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
   const db = new Database(file, { create: true, strict: true });
   db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA wal_autocheckpoint = 0;");
@@ -111,6 +111,7 @@ export function createSqliteHistory(file: string, options: HistoryOptions): Hist
   };
 
   return {
+    shared: false,
     lastId,
 
     append(drafts: DraftMessage[]) {

@@ -6,7 +6,7 @@ import path from "node:path";
 import { createMemoryHistory } from "../../../../src/server/history/memory.ts";
 import { Database } from "bun:sqlite";
 import { createSqliteHistory } from "../../../../src/server/history/sqlite.ts";
-import type { DraftMessage, HistoryStore } from "../../../../src/server/history/store.ts";
+import type { DraftMessage, LocalHistoryStore as HistoryStore } from "../../../../src/server/history/store.ts";
 
 const dir = mkdtempSync(path.join(tmpdir(), "chat-history-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
