@@ -58,6 +58,17 @@ function oneOf<T extends string>(...choices: T[]) {
   };
 }
 
+function redisUrl(raw: string, flag: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`${flag} must be a URL like redis://127.0.0.1:6379, not '${raw}'`);
+  }
+  if (!["redis:", "rediss:", "valkey:", "valkeys:"].includes(url.protocol)) throw new ConfigError(`${flag} must be a redis:// or rediss:// URL, not '${raw}'`);
+  return raw;
+}
+
 function nonEmpty(raw: string, flag: string): string {
   if (raw.trim() === "") throw new ConfigError(`${flag} must not be empty`);
   return raw;
@@ -122,6 +133,8 @@ export const serverOptions = {
     help: "rooms with more users than this get no join/leave notices (who still lists everyone)" }),
   db: option({ kind: "string", env: "CHAT_DB", default: "./data/chat.db", arg: "PATH", parse: nonEmpty,
     help: "SQLite file for history and sessions; :memory: keeps nothing across restarts" }),
+  redis: option<string | undefined>({ kind: "string", env: "REDIS_URL", default: undefined, arg: "URL", parse: redisUrl,
+    help: "run as one node of a cluster sharing this Redis (redis:// or rediss://); history, ids, names and presence live there" }),
   "history-limit": option({ kind: "string", env: "HISTORY_LIMIT", default: 10_000, arg: "N", parse: integer(1, 10_000_000),
     help: "messages kept per room; older ones are pruned (ids are never reused)" }),
   grace: option({ kind: "string", env: "SESSION_GRACE", default: 30, arg: "SECONDS", parse: seconds(0, 86_400),

@@ -28,6 +28,7 @@ export const CloseCode = {
   policy: 1008,
   tooBig: 1009,
   serverError: 1011,
+  tryAgainLater: 1013,
 } as const;
 
 const MAX_REF_LENGTH = 64;

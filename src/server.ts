@@ -7,7 +7,7 @@ import { startChatServer, StartupError } from "./server/setup.ts";
 
 const USAGE = "Usage: bun run src/server.ts [options]";
 
-function main(): void {
+async function main(): Promise<void> {
   let options: ServerOptions;
   try {
     options = parseServerArgs(Bun.argv.slice(2), process.env);
@@ -24,7 +24,7 @@ function main(): void {
   const log = createLogger({ level: options["log-level"], format: options["log-format"] });
   let chat: ChatServer;
   try {
-    chat = startChatServer(options, log);
+    chat = await startChatServer(options, log);
   } catch (error) {
     if (!(error instanceof StartupError)) throw error;
     console.error(`error: ${error.message}`);
@@ -52,4 +52,4 @@ function main(): void {
   console.log(`WebSocket server is listening on port ${chat.port}`);
 }
 
-main();
+await main();

@@ -278,7 +278,11 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
         sockets.add(ws);
         caps.opened(ws.data.remote);
         if (ws.data.authExpiresAt !== undefined) watchExpiry(ws);
-        serially(ctx, ws, () => handleOpen(ctx, ws));
+        serially(ctx, ws, () => handleOpen(ctx, ws), () => {
+          // Without its user the connection is useless: the client reconnects later.
+          ws.data.closing = "unavailable";
+          ws.close(CloseCode.tryAgainLater, "the shared store is unreachable; try again");
+        });
       },
       message(ws, message) {
         handleMessage(ctx, ws, message);
@@ -290,7 +294,7 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
         sockets.delete(ws);
         caps.closed(ws.data.remote);
         clearTimeout(ws.data.authTimer);
-        serially(ctx, ws, () => handleClose(ctx, ws, code, reason));
+        serially(ctx, ws, () => handleClose(ctx, ws, code, reason), () => {});
       },
     },
   });

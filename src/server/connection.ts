@@ -20,7 +20,7 @@ export interface ConnectionData {
   /** Cleared by each heartbeat, set by any frame or pong from the peer. */
   alive: boolean;
   /** Set once the socket is being torn down, so it is counted and logged once. */
-  closing: "slow_reader" | "heartbeat" | "shutdown" | "flood" | "auth_expired" | undefined;
+  closing: "slow_reader" | "heartbeat" | "shutdown" | "flood" | "auth_expired" | "unavailable" | undefined;
   /** The rate limit (undefined when off) and, once it has refused something, the refusals. */
   bucket: TokenBucket | undefined;
   refusals: RefusalCounter | undefined;

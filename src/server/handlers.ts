@@ -54,15 +54,19 @@ const FLOOD_WINDOW_MS = 10_000;
 
 /**
  * Runs `work` for a connection after everything already started for it has finished.
- * Work that finishes at once (all of it, in one process) leaves nothing behind.
+ * Work that finishes at once (all of it, in one process) leaves nothing behind. When
+ * it fails (on a cluster: Redis is unreachable), `failed` tells the peer.
  */
-export function serially(ctx: ChatContext, ws: ChatSocket, work: () => void | Promise<void>): void {
+export function serially(ctx: ChatContext, ws: ChatSocket, work: () => void | Promise<void>, failed: () => void): void {
   const before = ws.data.busy;
   const result = before === undefined ? work() : before.then(work);
   if (!(result instanceof Promise)) return;
   const done: Promise<void> = result.then(
     () => {},
-    (error: unknown) => ctx.log.error("handler_failed", { conn: ws.data.connId, message: String(error) }),
+    (error: unknown) => {
+      ctx.log.error("handler_failed", { conn: ws.data.connId, message: String(error) });
+      failed();
+    },
   ).finally(() => {
     if (ws.data.busy === done) ws.data.busy = undefined;
   });
@@ -88,7 +92,10 @@ export function handleMessage(ctx: ChatContext, ws: ChatSocket, message: string 
   count(ctx.metrics.framesIn, frame.type);
   // Pings stay free, so a client's keep-alive never fails because it was chatty.
   if (frame.type !== "ping" && !withinRate(ctx, ws, frame.ref)) return;
-  serially(ctx, ws, () => dispatch(ctx, ws, frame));
+  serially(ctx, ws, () => dispatch(ctx, ws, frame), () =>
+    // The client keeps the frame and sends it again (it retries `unavailable`).
+    sendError(ws, { code: "unavailable", content: "the shared store is unreachable; try again", ref: "ref" in frame ? frame.ref : undefined }, ctx.metrics),
+  );
 }
 
 /**

@@ -77,6 +77,8 @@ export interface LocalRoomRegistry<M> extends RoomRegistry<M> {
   release(room: string, userId: string): boolean;
   presence(room: string): PresenceUser[];
   roomSize(room: string): number;
+  /** Every user here and every (room, userId) presence, holds included: what a cluster node re-registers. */
+  snapshot(): { users: UserRecord<M>[]; presence: Array<[room: string, userId: string]> };
 }
 
 const ID_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz";
@@ -214,6 +216,12 @@ export function createLocalRooms<M>(random: () => number = Math.random): LocalRo
         if (user !== undefined) list.push({ userId, name: user.name });
       }
       return list.sort((a, b) => compareNames(a.name, b.name) || compareNames(a.userId, b.userId));
+    },
+
+    snapshot() {
+      const presence: Array<[string, string]> = [];
+      for (const [room, members] of rooms) for (const userId of members.keys()) presence.push([room, userId]);
+      return { users: [...users.values()], presence };
     },
 
     roomCount: () => rooms.size,

@@ -1,10 +1,11 @@
-// From parsed options to a running chat server: open the history store, read TLS
-// files, wire authentication. Each failure is a StartupError carrying the exit code
+// From parsed options to a running chat server: join the cluster (--redis) or open
+// the history store, read TLS files, wire authentication. Each failure is a StartupError carrying the exit code
 // the entry point should use (2 for a bad option, 1 for a failure to start).
 import { readFileSync } from "node:fs";
 import type { ServerOptions } from "../config.ts";
 import { createTokenVerifier, extractToken, tokenDeadlineMs } from "./auth.ts";
 import { createChatServer, type ChatServer, type TokenVerifier } from "./chat-server.ts";
+import { openCluster, type Cluster } from "./cluster/cluster.ts";
 import { createMemoryHistory } from "./history/memory.ts";
 import { createSqliteHistory } from "./history/sqlite.ts";
 import type { HistoryStore } from "./history/store.ts";
@@ -17,8 +18,9 @@ export class StartupError extends Error {
   }
 }
 
-export function startChatServer(options: ServerOptions, log: Logger): ChatServer {
-  const history = openHistory(options);
+export async function startChatServer(options: ServerOptions, log: Logger): Promise<ChatServer> {
+  const backend = options.redis === undefined ? undefined : await joinCluster(options, options.redis, log);
+  const history = backend?.history ?? openHistory(options);
   const where = `${options.host ?? "all interfaces"} port ${options.port}`;
   try {
     return createChatServer({
@@ -30,6 +32,7 @@ export function startChatServer(options: ServerOptions, log: Logger): ChatServer
       maxRoomsPerConnection: options["max-rooms"],
       announceLimit: options["announce-limit"],
       history,
+      backend,
       graceMs: options.grace * 1000,
       rate: options.rate,
       burst: options.burst,
@@ -46,10 +49,20 @@ export function startChatServer(options: ServerOptions, log: Logger): ChatServer
     });
   } catch (error) {
     history.close();
+    await backend?.close();
     if (error instanceof StartupError) throw error;
     const code = (error as { code?: string }).code;
     const why = code === "EADDRINUSE" ? "the port is already in use" : (error as Error).message;
     throw new StartupError(`cannot listen on ${where}: ${why}`, 1);
+  }
+}
+
+/** With --redis: this process becomes one node of the cluster on that Redis. */
+async function joinCluster(options: ServerOptions, url: string, log: Logger): Promise<Cluster> {
+  try {
+    return await openCluster({ url, historyLimit: options["history-limit"], graceMs: options.grace * 1000, announceLimit: options["announce-limit"], log });
+  } catch (error) {
+    throw new StartupError((error as Error).message, 1);
   }
 }
 

@@ -1,0 +1,101 @@
+// The registry of a cluster: this node's connections stay in the local registry
+// (rooms.ts), while ids, names and presence live in Redis, so they are unique and
+// visible across nodes. Redis is asked only when this node's view changes: a user's
+// first connection in a room here, its last one, a rename.
+import type { PresenceUser } from "../../protocol.ts";
+import type { ChatSocket } from "../connection.ts";
+import { compareNames, type LocalRoomRegistry, type RoomRegistry, type UserRecord } from "../rooms.ts";
+import type { RedisLink } from "./redis-link.ts";
+import { FIND_USER, PRESENCE, PRESENCE_JOIN, PRESENCE_LEAVE, RENAME, USER_CLAIM, USER_RELEASE } from "./scripts.ts";
+
+type User = UserRecord<ChatSocket>;
+
+export function createClusterRooms(link: RedisLink, node: string, local: LocalRoomRegistry<ChatSocket>): RoomRegistry<ChatSocket> {
+  /** A user known to Redis but with no connection here (found for a direct message or a resume). */
+  const remote = (userId: string, session: string, name: string): User => ({ userId, session, name, connections: new Set() });
+
+  return {
+    async createUser(session, wanted) {
+      if (wanted !== undefined) {
+        const name = (await link.script(USER_CLAIM, [wanted, session, node])) as string | null;
+        if (name !== null) return adopt(local, wanted, session, name);
+      }
+      // A fresh id: the local registry avoids this node's ids, Redis every other node's.
+      for (;;) {
+        const user = local.createUser(session);
+        const name = (await link.script(USER_CLAIM, [user.userId, session, node])) as string | null;
+        if (name !== null) return user;
+        local.forget(user);
+      }
+    },
+
+    async user(userId) {
+      return local.user(userId) ?? (await find(userId));
+    },
+    userBySession: (session) => local.userBySession(session),
+
+    async findUser(nameOrId) {
+      const here = local.user(nameOrId);
+      return here ?? (await find(nameOrId));
+    },
+
+    attach: (user, ws) => local.attach(user, ws),
+    detach: (user, ws) => local.detach(user, ws),
+
+    async forget(user) {
+      if (!local.forget(user)) return false;
+      return (await link.script(USER_RELEASE, [user.userId, node])) === 1;
+    },
+
+    async rename(user, name) {
+      if ((await link.script(RENAME, [user.userId, name, name.toLowerCase()])) !== 1) return "taken";
+      // Redis decides; this node's copy of the record just follows.
+      user.name = name;
+      return "ok";
+    },
+
+    async join(room, userId, ws) {
+      if (!local.join(room, userId, ws)) return false;
+      return (await link.script(PRESENCE_JOIN, [room, userId, node])) === 1;
+    },
+
+    async leave(room, userId, ws, hold) {
+      if (!local.leave(room, userId, ws, hold)) return false;
+      return (await link.script(PRESENCE_LEAVE, [room, userId, node])) === 1;
+    },
+
+    async release(room, userId) {
+      if (!local.release(room, userId)) return false;
+      return (await link.script(PRESENCE_LEAVE, [room, userId, node])) === 1;
+    },
+
+    members: (room) => local.members(room),
+
+    async presence(room) {
+      const pairs = (await link.script(PRESENCE, [room])) as string[];
+      const list: PresenceUser[] = [];
+      for (let i = 0; i < pairs.length; i += 2) list.push({ userId: pairs[i]!, name: pairs[i + 1]! });
+      return list.sort((a, b) => compareNames(a.name, b.name) || compareNames(a.userId, b.userId));
+    },
+
+    roomCount: () => local.roomCount(),
+    userCount: () => local.userCount(),
+    roomSize: async (room) => Number(await link.send("HLEN", [`chat:pres:${room}`])),
+  };
+
+  async function find(nameOrId: string): Promise<User | undefined> {
+    const found = (await link.script(FIND_USER, [nameOrId, nameOrId.toLowerCase()])) as [string, string, string] | null;
+    if (found === null) return undefined;
+    const [userId, session, name] = found;
+    return local.user(userId) ?? remote(userId, session, name);
+  }
+}
+
+/** This node's record of a user Redis already knows (another node has it, or it is resumed). */
+function adopt(local: LocalRoomRegistry<ChatSocket>, userId: string, session: string, name: string): User {
+  const here = local.user(userId);
+  if (here !== undefined) return here;
+  const user = local.createUser(session, userId);
+  user.name = name;
+  return user;
+}

@@ -1,0 +1,109 @@
+// One node of a cluster: connects to Redis, and provides the store, registry and
+// fan-out that replace the local ones (chat-server.ts `Backend`). Each node keeps a
+// heartbeat key alive; every node regularly removes nodes whose heartbeat expired, so
+// a killed node's users leave `who` (with leave notices) within NODE_GONE_MS.
+import { encode, timestamp } from "../../protocol.ts";
+import type { Backend } from "../chat-server.ts";
+import type { ChatSocket } from "../connection.ts";
+import { createRedisHistory } from "../history/redis.ts";
+import type { Logger } from "../log.ts";
+import type { LocalRoomRegistry } from "../rooms.ts";
+import { createClusterFanout, type ClusterFanout } from "./cluster-fanout.ts";
+import { createClusterRooms } from "./cluster-rooms.ts";
+import { RedisLink } from "./redis-link.ts";
+import { BUS_CHANNEL, HEARTBEAT, PRESENCE_JOIN, REAP, RENAME, USER_CLAIM } from "./scripts.ts";
+
+export interface ClusterOptions {
+  /** redis:// or rediss:// URL of the Redis every node shares. */
+  url: string;
+  historyLimit: number;
+  /** How long a dead node's users may still resume on another node. */
+  graceMs: number;
+  /** Rooms with more users than this get no leave notices for a dead node's users. */
+  announceLimit: number;
+  log: Logger;
+}
+
+/** A node's heartbeat lives this long; others check every REAP_EVERY_MS, so a dead node is gone within about 11 s (< 15 s). */
+const HEARTBEAT_TTL_MS = 8000;
+const HEARTBEAT_EVERY_MS = 2000;
+const REAP_EVERY_MS = 3000;
+
+export interface Cluster extends Backend {
+  readonly node: string;
+}
+
+/** Joins the cluster at `url`; throws an Error naming the URL when Redis cannot be reached. */
+export async function openCluster(options: ClusterOptions): Promise<Cluster> {
+  const { log } = options;
+  const node = Buffer.from(crypto.getRandomValues(new Uint8Array(6))).toString("hex");
+  let fanout: ClusterFanout | undefined;
+  let local: LocalRoomRegistry<ChatSocket> | undefined;
+  const link = await RedisLink.connect(options.url, (message, channel) => fanout?.receive(message, channel), log);
+  const history = createRedisHistory(link, { historyLimit: options.historyLimit });
+  await link.subscribe(BUS_CHANNEL);
+
+  /** After an outage (or if others reaped this node meanwhile), says again who is here. */
+  const reassert = async () => {
+    if (local === undefined) return;
+    const { users, presence } = local.snapshot();
+    for (const user of users) {
+      await link.script(USER_CLAIM, [user.userId, user.session, node]);
+      if (user.name !== user.userId) await link.script(RENAME, [user.userId, user.name, user.name.toLowerCase()]);
+    }
+    for (const [room, userId] of presence) await link.script(PRESENCE_JOIN, [room, userId, node]);
+  };
+
+  let started = false;
+  const heartbeat = async () => {
+    try {
+      const alive = await link.script(HEARTBEAT, [node, HEARTBEAT_TTL_MS]);
+      // An expired heartbeat means the others may have reaped this node: say again who is here.
+      if (alive === 0 && started) await reassert();
+      started = true;
+    } catch {
+      // Redis away: health says degraded; the link reconnects and calls onRecovered.
+    }
+  };
+  await heartbeat();
+
+  const reap = async () => {
+    if (fanout === undefined) return;
+    let departures: (string | number)[];
+    try {
+      departures = (await link.script(REAP, [options.graceMs])) as (string | number)[];
+    } catch {
+      return; // Redis away: nobody can be reaped until it is back.
+    }
+    for (let i = 0; i < departures.length; i += 4) {
+      const [room, userId, name, left] = departures.slice(i, i + 4) as [string, string, string, number];
+      log.info("node_user_gone", { room, userId });
+      if (left + 1 > options.announceLimit) continue;
+      fanout.toRoom(room, encode({ type: "system", event: "leave", room, userId, name, content: `${name} left #${room}`, timestamp: timestamp() }));
+    }
+  };
+
+  const timers = [setInterval(() => void heartbeat(), HEARTBEAT_EVERY_MS), setInterval(() => void reap(), REAP_EVERY_MS)];
+  link.onRecovered = () => void heartbeat().then(reassert).then(() => fanout?.catchUp()).catch((error: unknown) => log.error("cluster_reassert_failed", { message: String(error) }));
+  log.info("cluster_joined", { node, url: options.url });
+
+  return {
+    node,
+    history,
+    rooms(registry) {
+      local = registry;
+      return createClusterRooms(link, node, registry);
+    },
+    fanout(registry, deliver, metrics) {
+      fanout = createClusterFanout(link, node, registry, deliver, metrics);
+      return fanout;
+    },
+    health: () => (link.healthy ? "ok" : "degraded"),
+    async close() {
+      for (const timer of timers) clearInterval(timer);
+      // The heartbeat is left to expire: the users' clients have that long to resume
+      // on another node before the others announce that they left.
+      link.close();
+    },
+  };
+}

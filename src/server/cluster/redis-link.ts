@@ -1,0 +1,161 @@
+// The node's two connections to Redis: one for commands, one for pub/sub (a
+// subscribed connection can run nothing else). Commands fail at once while Redis is
+// away (no offline queue: a message must be refused, not silently queued), and the
+// command connection reconnects by itself. Bun does not restore subscriptions after
+// a reconnect, so the subscriber is replaced by a fresh one that subscribes again to
+// every channel; until both are back the node is degraded.
+import { RedisClient } from "bun";
+import { backoffDelay } from "../../client/backoff.ts";
+import type { Logger } from "../log.ts";
+
+export type ChannelListener = (message: string, channel: string) => void;
+
+export class RedisLink {
+  private subscriber: RedisClient | undefined;
+  private readonly channels = new Set<string>();
+  private readonly shas = new Map<string, string>();
+  private closed = false;
+  private attempt = 0;
+  private retry: ReturnType<typeof setTimeout> | undefined;
+  /** Called after the link came back from an outage (both connections up, channels subscribed). */
+  onRecovered: () => void = () => {};
+
+  private constructor(
+    readonly url: string,
+    private readonly commands: RedisClient,
+    private readonly listener: ChannelListener,
+    private readonly log: Logger,
+  ) {}
+
+  /** Connects both connections, or throws an Error that names the URL. */
+  static async connect(url: string, listener: ChannelListener, log: Logger): Promise<RedisLink> {
+    // A client that retries forever would also wait forever for a first connection:
+    // the first one is tried once, by a probe.
+    const probe = new RedisClient(url, { autoReconnect: false, connectionTimeout: 3000 });
+    try {
+      await probe.connect();
+      await probe.send("PING", []);
+    } catch (error) {
+      throw new Error(`cannot connect to Redis at ${url}: ${describe(error)}`);
+    } finally {
+      probe.close();
+    }
+    const commands = new RedisClient(url, { enableOfflineQueue: false, maxRetries: 4_294_967_295, connectionTimeout: 3000 });
+    try {
+      await commands.connect();
+    } catch (error) {
+      commands.close();
+      throw new Error(`cannot connect to Redis at ${url}: ${describe(error)}`);
+    }
+    const link = new RedisLink(url, commands, listener, log);
+    try {
+      await link.openSubscriber();
+    } catch (error) {
+      commands.close();
+      throw new Error(`cannot connect to Redis at ${url}: ${describe(error)}`);
+    }
+    return link;
+  }
+
+  get healthy(): boolean {
+    return this.commands.connected && this.subscriber?.connected === true;
+  }
+
+  /**
+   * Runs a command; rejects at once while Redis is known to be unreachable, and after
+   * COMMAND_TIMEOUT_MS when the connection died with the command in flight.
+   */
+  send(command: string, args: (string | number)[]): Promise<unknown> {
+    return deadline(this.commands.send(command, args.map(String)), command);
+  }
+
+  /** Runs a Lua script by its SHA, loading it the first time (and again after a Redis restart). */
+  async script(source: string, args: (string | number)[]): Promise<unknown> {
+    const strings = args.map(String);
+    const sha = this.shas.get(source);
+    if (sha !== undefined) {
+      try {
+        return await deadline(this.commands.send("EVALSHA", [sha, "0", ...strings]), "EVALSHA");
+      } catch (error) {
+        if (!String(error).includes("NOSCRIPT")) throw error;
+      }
+    }
+    this.shas.set(source, String(await this.send("SCRIPT", ["LOAD", source])));
+    return this.send("EVAL", [source, "0", ...strings]);
+  }
+
+  async subscribe(channel: string): Promise<void> {
+    if (this.channels.has(channel)) return;
+    this.channels.add(channel);
+    // While the subscriber is being replaced, the new one subscribes to every channel.
+    if (this.subscriber?.connected) await this.subscriber.subscribe(channel, this.listener);
+  }
+
+  async unsubscribe(channel: string): Promise<void> {
+    if (!this.channels.delete(channel)) return;
+    if (this.subscriber?.connected) await this.subscriber.unsubscribe(channel, this.listener).catch(() => {});
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.retry);
+    this.subscriber?.close();
+    this.commands.close();
+  }
+
+  private async openSubscriber(): Promise<void> {
+    const subscriber = new RedisClient(this.url, { autoReconnect: false, enableOfflineQueue: false, connectionTimeout: 3000 });
+    subscriber.onclose = () => this.subscriberLost(subscriber);
+    await subscriber.connect();
+    if (this.channels.size > 0) await subscriber.subscribe([...this.channels], this.listener);
+    this.subscriber = subscriber;
+  }
+
+  private subscriberLost(subscriber: RedisClient): void {
+    if (this.closed || this.subscriber !== subscriber) return;
+    this.subscriber = undefined;
+    this.log.warn("redis_lost", { url: this.url });
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    const delay = backoffDelay(this.attempt++, { minMs: 250, maxMs: 5000 });
+    this.retry = setTimeout(async () => {
+      if (this.closed) return;
+      try {
+        await this.openSubscriber();
+        // The command connection reconnects by itself; wait for it before saying so.
+        await this.send("PING", []);
+      } catch {
+        this.subscriber?.close();
+        this.subscriber = undefined;
+        this.scheduleReconnect();
+        return;
+      }
+      this.attempt = 0;
+      this.log.info("redis_recovered", { url: this.url });
+      this.onRecovered();
+    }, delay);
+  }
+}
+
+/** How long a command may go unanswered (Redis died with it in flight) before it counts as failed. */
+const COMMAND_TIMEOUT_MS = 2000;
+
+/**
+ * Rejects when Redis does not answer in time. The command may still run later (when
+ * the connection comes back): a message refused this way and sent again by its client
+ * is recognised by its ref, so it is stored once.
+ */
+function deadline<T>(answer: Promise<T>, command: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Redis did not answer ${command} within ${COMMAND_TIMEOUT_MS} ms`)), COMMAND_TIMEOUT_MS);
+  });
+  return Promise.race([answer, late]).finally(() => clearTimeout(timer));
+}
+
+function describe(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return /closed|refused|ECONNREFUSED/i.test(text) ? "connection refused" : text;
+}
