@@ -214,6 +214,26 @@ describe("failures", () => {
     }
   });
 
+  test("a user who left while Redis was away is gone from who once it is back, with a leave notice", async () => {
+    const redis = await startRedis({ appendonly: true });
+    try {
+      const [a, b] = await startNodes(redis, 2, ["--grace", "0"]);
+      const leaver = await connect(a!, "?name=sam&room=stale");
+      const ben = await connect(b!, "?name=tom&room=stale");
+      await leaver.next((f) => f.type === "system" && f.event === "join" && f.name === "tom");
+      await redis.kill();
+      leaver.close();
+      await leaver.closed;
+      await Bun.sleep(200);
+      await redis.start();
+      await ben.next((f) => f.type === "system" && f.event === "leave" && f.name === "sam", 10_000);
+      expect(await who(ben, "stale")).toEqual(["tom"]);
+    } finally {
+      await cleanup();
+      await redis.stop();
+    }
+  });
+
   test("CLI clients behind a balancer keep typing through a node's SIGKILL and a Redis restart: every line stored once, seen once, in order", async () => {
     const redis = await startRedis({ appendonly: true });
     try {

@@ -11,7 +11,7 @@ import type { LocalRoomRegistry } from "../rooms.ts";
 import { createClusterFanout, type ClusterFanout } from "./cluster-fanout.ts";
 import { createClusterRooms } from "./cluster-rooms.ts";
 import { RedisLink } from "./redis-link.ts";
-import { BUS_CHANNEL, HEARTBEAT, PRESENCE_JOIN, REAP, RENAME, USER_CLAIM } from "./scripts.ts";
+import { BUS_CHANNEL, HEARTBEAT, PRESENCE_JOIN, PRUNE_NODE, REAP, RENAME, USER_CLAIM } from "./scripts.ts";
 
 export interface ClusterOptions {
   /** redis:// or rediss:// URL of the Redis every node shares. */
@@ -43,7 +43,10 @@ export async function openCluster(options: ClusterOptions): Promise<Cluster> {
   const history = createRedisHistory(link, { historyLimit: options.historyLimit });
   await link.subscribe(BUS_CHANNEL);
 
-  /** After an outage (or if others reaped this node meanwhile), says again who is here. */
+  /**
+   * After an outage (or if others reaped this node meanwhile): says again who is here,
+   * and takes back what Redis still holds that is gone here (a leave that failed).
+   */
   const reassert = async () => {
     if (local === undefined) return;
     const { users, presence } = local.snapshot();
@@ -52,6 +55,18 @@ export async function openCluster(options: ClusterOptions): Promise<Cluster> {
       if (user.name !== user.userId) await link.script(RENAME, [user.userId, user.name, user.name.toLowerCase()]);
     }
     for (const [room, userId] of presence) await link.script(PRESENCE_JOIN, [room, userId, node]);
+    const keep = [users.length, ...users.map((u) => u.userId), ...presence.flat()];
+    announceDepartures((await link.script(PRUNE_NODE, [node, options.graceMs, ...keep])) as (string | number)[]);
+  };
+
+  /** Leave notices for users gone from a room with a node (answers of REAP and PRUNE_NODE). */
+  const announceDepartures = (departures: (string | number)[]) => {
+    for (let i = 0; i < departures.length; i += 4) {
+      const [room, userId, name, left] = departures.slice(i, i + 4) as [string, string, string, number];
+      log.info("node_user_gone", { room, userId });
+      if (left + 1 > options.announceLimit) continue;
+      fanout?.toRoom(room, encode({ type: "system", event: "leave", room, userId, name, content: `${name} left #${room}`, timestamp: timestamp() }));
+    }
   };
 
   let started = false;
@@ -68,18 +83,10 @@ export async function openCluster(options: ClusterOptions): Promise<Cluster> {
   await heartbeat();
 
   const reap = async () => {
-    if (fanout === undefined) return;
-    let departures: (string | number)[];
     try {
-      departures = (await link.script(REAP, [options.graceMs])) as (string | number)[];
+      announceDepartures((await link.script(REAP, [options.graceMs])) as (string | number)[]);
     } catch {
-      return; // Redis away: nobody can be reaped until it is back.
-    }
-    for (let i = 0; i < departures.length; i += 4) {
-      const [room, userId, name, left] = departures.slice(i, i + 4) as [string, string, string, number];
-      log.info("node_user_gone", { room, userId });
-      if (left + 1 > options.announceLimit) continue;
-      fanout.toRoom(room, encode({ type: "system", event: "leave", room, userId, name, content: `${name} left #${room}`, timestamp: timestamp() }));
+      // Redis away: nobody can be reaped until it is back.
     }
   };
 

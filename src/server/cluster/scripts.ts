@@ -180,45 +180,69 @@ redis.call("SADD", "chat:nodes", ARGV[1])
 return alive
 `;
 
+// Takes a node out of the rooms and users it no longer has (all of them for a dead
+// node), collecting the departures as room, userId, name, users left in the room.
+const FORGET_NODE = `
+local function forget_node(node, keep_rooms, keep_users, keep_session_ms, departures)
+  for _, room in ipairs(redis.call("SMEMBERS", "chat:node:" .. node .. ":rooms")) do
+    local key = "chat:pres:" .. room
+    local entries = redis.call("HGETALL", key)
+    local gone = {}
+    for i = 1, #entries, 2 do
+      local user, list = entries[i], entries[i + 1]
+      if has_node(list, node) and not keep_rooms[room .. "\0" .. user] then
+        local rest = without_node(list, node)
+        if rest ~= "" then
+          redis.call("HSET", key, user, rest)
+        else
+          redis.call("HDEL", key, user)
+          redis.call("SREM", "chat:urooms:" .. user, room)
+          gone[#gone + 1] = user
+        end
+      end
+    end
+    local size = redis.call("HLEN", key)
+    for _, user in ipairs(gone) do
+      departures[#departures + 1] = room
+      departures[#departures + 1] = user
+      departures[#departures + 1] = redis.call("HGET", "chat:user:" .. user, "n") or user
+      departures[#departures + 1] = size
+    end
+  end
+  for _, user in ipairs(redis.call("SMEMBERS", "chat:node:" .. node .. ":users")) do
+    if not keep_users[user] then release_user(user, node, keep_session_ms) end
+  end
+end
+`;
+
 /**
  * ARGV: keepSessionMs. Removes every node whose heartbeat expired: its users leave
  * their rooms and, when on no other node, the cluster. Answers the departures as
  * room, userId, name, users left in the room, repeated.
  */
-export const REAP = `${NODE_LIST}${RELEASE_USER}
+export const REAP = `${NODE_LIST}${RELEASE_USER}${FORGET_NODE}
 local departures = {}
 for _, node in ipairs(redis.call("SMEMBERS", "chat:nodes")) do
   if redis.call("EXISTS", "chat:node:" .. node) == 0 then
-    for _, room in ipairs(redis.call("SMEMBERS", "chat:node:" .. node .. ":rooms")) do
-      local key = "chat:pres:" .. room
-      local entries = redis.call("HGETALL", key)
-      for i = 1, #entries, 2 do
-        local user, list = entries[i], entries[i + 1]
-        if has_node(list, node) then
-          local rest = without_node(list, node)
-          if rest ~= "" then
-            redis.call("HSET", key, user, rest)
-          else
-            redis.call("HDEL", key, user)
-            redis.call("SREM", "chat:urooms:" .. user, room)
-            departures[#departures + 1] = room
-            departures[#departures + 1] = user
-            departures[#departures + 1] = redis.call("HGET", "chat:user:" .. user, "n") or user
-            departures[#departures + 1] = -1
-          end
-        end
-      end
-      local size = redis.call("HLEN", key)
-      for i = 1, #departures, 4 do
-        if departures[i] == room and departures[i + 3] == -1 then departures[i + 3] = size end
-      end
-    end
-    for _, user in ipairs(redis.call("SMEMBERS", "chat:node:" .. node .. ":users")) do
-      release_user(user, node, ARGV[1])
-    end
+    forget_node(node, {}, {}, ARGV[1], departures)
     redis.call("DEL", "chat:node:" .. node .. ":rooms", "chat:node:" .. node .. ":users")
     redis.call("SREM", "chat:nodes", node)
   end
 end
+return departures
+`;
+
+/**
+ * ARGV: node, keepSessionMs, the number of users, those userIds, then room, userId
+ * pairs: everything the node has now. Whatever Redis still holds for the node beyond
+ * that (a leave that failed while Redis was away) is removed; answers departures as REAP.
+ */
+export const PRUNE_NODE = `${NODE_LIST}${RELEASE_USER}${FORGET_NODE}
+local keep_users, keep_rooms = {}, {}
+local count = tonumber(ARGV[3])
+for i = 4, 3 + count do keep_users[ARGV[i]] = true end
+for i = 4 + count, #ARGV, 2 do keep_rooms[ARGV[i] .. "\0" .. ARGV[i + 1]] = true end
+local departures = {}
+forget_node(ARGV[1], keep_rooms, keep_users, ARGV[2], departures)
 return departures
 `;
