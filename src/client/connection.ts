@@ -42,6 +42,12 @@ export interface ConnectionOptions {
   retryRefusedMs?: number;
 }
 
+/**
+ * Bun's WebSocket constructor with its `headers` and `tls` options. The browser page's
+ * typecheck (src/web/tsconfig.json) sees lib.dom's constructor, which has no such overload.
+ */
+type BunWebSocketConstructor = new (url: string, options: { headers?: Record<string, string>; tls?: { rejectUnauthorized: boolean } }) => WebSocket;
+
 /** Refusals that mean "not now": the frame is kept and sent again after a pause. */
 const RETRY_LATER = new Set(["rate_limited", "unavailable"]);
 
@@ -65,10 +71,14 @@ export class ChatConnection {
 
   private open(): void {
     this.state = "connecting";
-    const socket = new WebSocket(this.url(), {
+    // `headers` and `tls` are Bun's extensions of the WebSocket constructor. A browser
+    // reads a second argument as subprotocols and refuses an object, so none is passed
+    // unless one of them is needed (the browser page never sets them).
+    const bunOptions = {
       ...(this.options.token === undefined ? {} : { headers: { authorization: `Bearer ${this.options.token}` } }),
       ...(this.options.insecure ? { tls: { rejectUnauthorized: false } } : {}),
-    });
+    };
+    const socket = Object.keys(bunOptions).length === 0 ? new WebSocket(this.url()) : new (WebSocket as unknown as BunWebSocketConstructor)(this.url(), bunOptions);
     this.socket = socket;
     const timer = setTimeout(() => socket.readyState === WebSocket.CONNECTING && socket.close(), this.options.connectTimeoutMs ?? 10_000);
     let opened = false;
@@ -132,11 +142,13 @@ export class ChatConnection {
   }
 
   private retryLater(ref: string): void {
-    setTimeout(() => {
+    const timer = setTimeout(() => {
       const frame = this.pending.get(ref);
       // After a reconnect, resend() has sent it already.
       if (frame !== undefined && this.state === "connected") this.socket?.send(JSON.stringify({ ...frame, ref }));
-    }, this.options.retryRefusedMs ?? 1000).unref();
+    }, this.options.retryRefusedMs ?? 1000);
+    // Bun's timers can be unref'd so they never hold the process open; a browser's are numbers.
+    if (typeof timer === "object") timer.unref();
   }
 
   /** Closes with 1000 and waits for the close handshake, at most `timeoutMs`. */
@@ -150,6 +162,6 @@ export class ChatConnection {
       return;
     }
     this.socket.close(1000, "client quit");
-    await Promise.race([this.closed, Bun.sleep(timeoutMs)]);
+    await Promise.race([this.closed, new Promise((resolve) => setTimeout(resolve, timeoutMs))]);
   }
 }

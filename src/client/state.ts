@@ -37,6 +37,18 @@ export class ClientState {
     this.olderRequested.add(room);
   }
 
+  /** Whether the next history frame of a room is the older page asked for with `requestOlder`. */
+  awaitingOlder(room: string): boolean {
+    return this.olderRequested.has(room);
+  }
+
+  /** Makes a joined room the current one (the browser page's room tabs), as if joined last. */
+  focus(room: string): boolean {
+    if (!this.rooms.includes(room) || this.currentRoom === room) return false;
+    this.rooms = [...this.rooms.filter((r) => r !== room), room];
+    return true;
+  }
+
   /**
    * The messages of a live or history frame that should be shown: each message once,
    * however often a reconnect replays it. Older pages asked for with /history are

@@ -15,6 +15,7 @@ import { MessageLog } from "./message-log.ts";
 import { silentLogger, type Logger } from "./log.ts";
 import { count, createMetrics, type Metrics } from "./metrics.ts";
 import { healthResponse, metricsText } from "./ops.ts";
+import { webPageDevelopment, webPageRoutes } from "./web-page.ts";
 import { TokenBucket } from "../rate-limit.ts";
 import { createLocalRooms, type LocalRoomRegistry, type RoomRegistry, type UserRecord } from "./rooms.ts";
 
@@ -234,6 +235,11 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
     port: options.port,
     ...(options.host === undefined ? {} : { hostname: options.host }),
     ...(options.tls === undefined ? {} : { tls: options.tls }),
+    // GET / is the browser page (web-page.ts); upgrades to / still reach fetch below.
+    routes: webPageRoutes,
+    development: webPageDevelopment,
+    // Bun turns SO_REUSEPORT on with `development: false`: a second server on a busy port must fail.
+    reusePort: false,
     // Synchronous unless a token must be verified: a promise per upgrade is a
     // measurable share of accepting a connection.
     fetch(req, srv) {

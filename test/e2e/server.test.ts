@@ -188,9 +188,13 @@ describe("one server, several clients", () => {
     await server.stderr.waitFor(/INFO\s+disconnect .*code=/);
   });
 
-  test("a plain HTTP request is told to upgrade", async () => {
-    const response = await fetch(`http://127.0.0.1:${server.port}/`);
+  test("a plain HTTP request is told to upgrade, except GET / which is the browser page", async () => {
+    const response = await fetch(`http://127.0.0.1:${server.port}/chat`);
     expect(response.status).toBe(426);
+    expect(response.headers.get("upgrade")).toBe("websocket");
+    const page = await fetch(`http://127.0.0.1:${server.port}/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get("content-type")).toContain("text/html");
   });
 });
 

@@ -51,6 +51,21 @@ describe("ClientState", () => {
     expect([...state.names]).toEqual(["robert", "myself"]);
   });
 
+  test("focusing a joined room makes it current without leaving the others; other rooms are refused", () => {
+    const state = new ClientState();
+    state.apply(welcome);
+    state.apply(system("join", "User-me000", "dev"));
+    expect(state.focus("lobby")).toBe(true);
+    expect(state.currentRoom).toBe("lobby");
+    expect(state.rooms).toEqual(["dev", "lobby"]);
+    expect(state.focus("lobby")).toBe(false);
+    expect(state.focus("elsewhere")).toBe(false);
+    expect(state.rooms).toEqual(["dev", "lobby"]);
+    // Leaving the current room goes back to the one shown before it.
+    state.apply(system("leave", "User-me000", "lobby"));
+    expect(state.currentRoom).toBe("dev");
+  });
+
   test("names are learned from messages and presence", () => {
     const state = new ClientState();
     state.apply({ type: "message", id: 1, room: "lobby", userId: "User-a", name: "ann", content: "x", timestamp: T });
@@ -91,8 +106,11 @@ describe("showing each message once", () => {
     const state = new ClientState();
     state.toShow(history([5, 6, 7]));
     expect(state.oldestSeen("lobby")).toBe(5);
+    expect(state.awaitingOlder("lobby")).toBe(false);
     state.requestOlder("lobby");
+    expect(state.awaitingOlder("lobby")).toBe(true);
     expect(idsOf(state.toShow(history([2, 3, 4, 5])))).toEqual([2, 3, 4]);
+    expect(state.awaitingOlder("lobby")).toBe(false);
     expect(state.oldestSeen("lobby")).toBe(2);
   });
 });
