@@ -10,6 +10,7 @@ import { TokenBucket } from "../rate-limit.ts";
 import { createRenderer } from "./render.ts";
 import { ClientState } from "./state.ts";
 import { createInteractiveTerminal, createPlainTerminal, type Terminal } from "./terminal.ts";
+import { rejoinAndResend } from "./resume.ts";
 
 const USAGE = "Usage: bun run src/client.ts [URL] [options]";
 export const PROMPT = 'Enter message (or "exit" to quit): ';
@@ -70,6 +71,8 @@ class ClientSession {
   private paceTimer: ReturnType<typeof setTimeout> | undefined;
   /** Refs of the re-joins sent after a reconnect, by room: their answer ends the replay. */
   private readonly rejoins = new Map<string, string>();
+  /** The ref of the last /join or /leave sent: lines after it wait for its answer. */
+  private moving: string | undefined;
   private inputEnded = false;
   private refused = 0;
   private finish!: (code: number) => void;
@@ -195,25 +198,23 @@ class ClientSession {
    */
   private resume(rooms: string[], newIdentity: boolean): void {
     if (newIdentity) this.status(`The session had expired: you are now ${sanitize(this.state.self?.name ?? "")}`);
-    const unanswered = new Set(this.connection.pending.keys());
-    for (const room of rooms) {
-      this.state.startReplay(room);
-      this.rejoins.set(this.connection.send({ type: "join", room, since: this.state.lastSeen(room) }), room);
-    }
-    this.connection.resend(new Set([...this.connection.pending.keys()].filter((ref) => !unanswered.has(ref))));
+    rejoinAndResend(this.connection, this.state, rooms, this.rejoins);
   }
 
   /**
    * Handles queued input in order. Messages are pipelined, but a command waits until
    * every earlier frame is answered, because it reads state those answers change
-   * ("/join #ops" then "/leave" leaves #ops). A person typing never notices; a
-   * script piped in gets the same result as a person would.
+   * ("/join #ops" then "/leave" leaves #ops), and every line waits for a /join or
+   * /leave before it. A person typing never notices; a script piped in gets the same
+   * result as a person would.
    */
   private pump(): void {
     while (this.input.length > 0 && !this.finished) {
       if (!this.ready || this.connection.state !== "connected") return;
       const line = this.input[0]!;
       if (isCommand(line) && this.connection.pending.size > 0) return;
+      // A message typed right after "/join #ops" goes to #ops: it waits for the join.
+      if (this.moving !== undefined && this.connection.isPending(this.moving)) return;
       const wait = this.pace?.waitMs() ?? 0;
       if (wait > 0) {
         this.paceTimer ??= setTimeout(() => {
@@ -246,7 +247,8 @@ class ClientSession {
         const frame = command.frame.type === "message" && this.state.currentRoom !== undefined
           ? { ...command.frame, room: this.state.currentRoom }
           : command.frame;
-        this.connection.send(frame);
+        const ref = this.connection.send(frame);
+        if (frame.type === "join" || frame.type === "leave") this.moving = ref;
         return;
       }
       case "history": {

@@ -7,6 +7,7 @@ import { ChatConnection } from "../client/connection.ts";
 import { COMMANDS, isCommand, parseInput } from "../client/commands.ts";
 import { ClientState } from "../client/state.ts";
 import type { MessageFrame, PresenceUser, ServerFrame } from "../protocol.ts";
+import { rejoinAndResend } from "../client/resume.ts";
 
 export interface SessionEvents {
   /** The connection's state in words, for the status line. */
@@ -217,12 +218,7 @@ export class WebSession {
    */
   private resume(rooms: string[], newIdentity: boolean): void {
     if (newIdentity) this.events.onLocal(`The session had expired: you are now ${this.state.self?.name ?? ""}`, false);
-    const unanswered = new Set(this.connection.pending.keys());
-    for (const room of rooms) {
-      this.state.startReplay(room);
-      this.rejoins.set(this.connection.send({ type: "join", room, since: this.state.lastSeen(room) }), room);
-    }
-    this.connection.resend(new Set([...this.connection.pending.keys()].filter((ref) => !unanswered.has(ref))));
+    rejoinAndResend(this.connection, this.state, rooms, this.rejoins);
   }
 
   /**

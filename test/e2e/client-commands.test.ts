@@ -36,6 +36,18 @@ function liveClient(...args: string[]) {
 const piped = (stdin: string, ...args: string[]) => runCommand(["bun", "src/client.ts", server.url, ...args], { stdin });
 
 describe("slash commands through stdin", () => {
+  test("a line piped right after /join goes to the room joined, and after /leave back to the one before", async () => {
+    const result = await piped("/join piped-ops\ninto ops\n/leave\nback home\n", "--name", "pia");
+    expect(result.code).toBe(0);
+    const reader = await TestClient.connect(server.url);
+    for (const [room, content] of [["piped-ops", "into ops"], ["lobby", "back home"]] as const) {
+      reader.send(JSON.stringify({ type: "history", room, ref: room }));
+      await reader.next((f) => f.type === "ack" && f.ref === room);
+      const history = reader.ofType("history").filter((h) => h.room === room).at(-1)!;
+      expect(history.messages.filter((m) => m.name === "pia").map((m) => m.content)).toEqual([content]);
+    }
+  });
+
   test("a direct message between two CLI clients", async () => {
     const ann = liveClient("--name", "ann");
     const ben = liveClient("--name", "ben");
