@@ -3,7 +3,7 @@
 import { describeMachine } from "./lib/machine.ts";
 import { helpText, readBenchOptions, UsageError, type BenchOptions } from "./lib/options.ts";
 import { renderReport, type RunReport } from "./lib/report.ts";
-import { runAll } from "./lib/runner.ts";
+import { runAll, serversInRun } from "./lib/runner.ts";
 import { serverSpecs } from "./lib/servers.ts";
 
 function parseOrExit(argv: string[]): BenchOptions {
@@ -48,7 +48,7 @@ async function main(): Promise<void> {
     machine: describeMachine(),
     generatorProcesses: options.processes,
     repeat: options.repeat,
-    servers: specs.map((s) => ({ name: s.name, command: s.argv.join(" ") })),
+    servers: serversInRun(options, specs),
     scenarios: scenarioReports,
   };
   console.log(options.json ? JSON.stringify(report, null, 2) : renderReport(report));

@@ -1,7 +1,7 @@
 // The WebSocket clients one generator process holds, and the counting they do.
 // Every received frame is searched for a marker in its raw bytes, never decoded or
 // parsed as JSON, so the generator stays cheaper than the servers it measures.
-import { clientUrl, roomMembers, roomOf, type Layout } from "./layout.ts";
+import { clientUrl, nodeOf, roomMembers, roomOf, type Layout } from "./layout.ts";
 import { encodeMarker, findMarker, nowUs } from "./marker.ts";
 import { RawWebSocket } from "./raw-websocket.ts";
 
@@ -16,6 +16,8 @@ export interface Counts {
   sent: number;
   /** Connections the server closed (or lost) after they had opened. */
   dropped: number;
+  /** `deliveries` by the server process the receiving client is connected to (see connect's urls). */
+  deliveriesPerNode: number[];
 }
 
 export interface ConnectResult {
@@ -26,6 +28,8 @@ export interface ConnectResult {
   timedOut: number;
   /** The first failure, to show in the report instead of a bare count. */
   firstError?: string;
+  /** `opened` by server process, in the order of connect's urls. */
+  openedPerNode: number[];
 }
 
 export interface RoundResult {
@@ -54,6 +58,8 @@ interface PoolClient {
   socket: RawWebSocket | undefined;
   index: number;
   room: number;
+  /** Index into connect's urls of the server process this client is connected to. */
+  node: number;
   seq: number;
   inRoom: number;
   /** Cumulative in-room deliveries this client must reach to finish the current round. */
@@ -66,6 +72,7 @@ export class ClientPool {
   private latenciesUs: number[] = [];
   private recordLatency = false;
   private roundWaiter: { remaining: number; resolve: () => void } | undefined;
+  private nodeCount = 1;
 
   constructor(
     private readonly layout: Layout,
@@ -76,17 +83,19 @@ export class ClientPool {
   /**
    * Opens this process's clients `batch` at a time, each batch fully open before the
    * next starts, so the accept rate is not hidden behind an unbounded SYN flood.
-   * Stops starting batches once `timeoutMs` has passed.
+   * Stops starting batches once `timeoutMs` has passed. With several urls (the nodes
+   * of a cluster), each client connects to one of them (layout's nodeOf).
    */
-  async connect(baseUrl: string, batch: number, timeoutMs: number): Promise<ConnectResult> {
+  async connect(urls: string[], batch: number, timeoutMs: number): Promise<ConnectResult> {
     const deadline = performance.now() + timeoutMs;
-    const result: ConnectResult = { opened: 0, failed: 0, timedOut: 0 };
+    this.nodeCount = Math.max(1, urls.length);
+    const result: ConnectResult = { opened: 0, failed: 0, timedOut: 0, openedPerNode: zeros(this.nodeCount) };
     const end = this.first + this.count;
     for (let start = this.first; start < end; start += batch) {
       const left = deadline - performance.now();
       if (left <= 0) break;
       const indices = range(start, Math.min(end, start + batch));
-      const outcomes = await Promise.all(indices.map((i) => this.openOne(baseUrl, i, left)));
+      const outcomes = await Promise.all(indices.map((i) => this.openOne(urls[nodeOf(i, this.nodeCount)] ?? "", i, left)));
       for (const outcome of outcomes) {
         if (outcome === TIMED_OUT) {
           result.timedOut++;
@@ -96,6 +105,7 @@ export class ClientPool {
         } else {
           this.clients.push(outcome);
           result.opened++;
+          result.openedPerNode[outcome.node] = (result.openedPerNode[outcome.node] ?? 0) + 1;
         }
       }
     }
@@ -104,7 +114,8 @@ export class ClientPool {
 
   private openOne(baseUrl: string, index: number, timeoutMs: number): Promise<PoolClient | string> {
     return new Promise((resolve) => {
-      const client: PoolClient = { socket: undefined, index, room: roomOf(this.layout, index), seq: 0, inRoom: 0, target: 0 };
+      const node = nodeOf(index, this.nodeCount);
+      const client: PoolClient = { socket: undefined, index, room: roomOf(this.layout, index), node, seq: 0, inRoom: 0, target: 0 };
       const timer = setTimeout(() => {
         client.socket?.close();
         resolve(TIMED_OUT);
@@ -148,7 +159,18 @@ export class ClientPool {
   }
 
   getCounts(): Counts {
-    return { ...this.counts };
+    return { ...this.counts, deliveriesPerNode: this.deliveriesPerNode() };
+  }
+
+  /**
+   * Summed from the clients' own counts when asked, not counted per frame: only the
+   * cluster scenario has more than one node, and the hot path stays as it was.
+   */
+  private deliveriesPerNode(): number[] {
+    if (this.nodeCount === 1) return [this.counts.deliveries];
+    const perNode = zeros(this.nodeCount);
+    for (const client of this.clients) perNode[client.node] = (perNode[client.node] ?? 0) + client.inRoom;
+    return perNode;
   }
 
   /** Starts a measurement phase: counters to zero, latency recording on or off. */
@@ -235,7 +257,11 @@ export class ClientPool {
 const TIMED_OUT = "timed out";
 
 function zeroCounts(): Counts {
-  return { frames: 0, deliveries: 0, crossRoom: 0, sent: 0, dropped: 0 };
+  return { frames: 0, deliveries: 0, crossRoom: 0, sent: 0, dropped: 0, deliveriesPerNode: [] };
+}
+
+function zeros(length: number): number[] {
+  return new Array<number>(length).fill(0);
 }
 
 function range(start: number, end: number): number[] {

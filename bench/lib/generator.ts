@@ -57,15 +57,19 @@ export class Generator {
     );
   }
 
-  /** Opens every client, `batch` at a time in total across processes. */
-  async connect(url: string, batch: number, timeoutMs: number): Promise<ConnectResult> {
+  /**
+   * Opens every client, `batch` at a time in total across processes; with several urls
+   * (a cluster's nodes) each client connects to one of them, alternating.
+   */
+  async connect(urls: string[], batch: number, timeoutMs: number): Promise<ConnectResult> {
     const perAgent = Math.max(1, Math.ceil(batch / this.agents.length));
-    const results = await this.all({ op: "connect", url, batch: perAgent, timeoutMs });
+    const results = await this.all({ op: "connect", urls, batch: perAgent, timeoutMs });
     const firstError = results.find((r) => r.firstError !== undefined)?.firstError;
     return {
       opened: sum(results.map((r) => r.opened)),
       failed: sum(results.map((r) => r.failed)),
       timedOut: sum(results.map((r) => r.timedOut)),
+      openedPerNode: sumColumns(results.map((r) => r.openedPerNode)),
       ...(firstError === undefined ? {} : { firstError }),
     };
   }
@@ -78,6 +82,7 @@ export class Generator {
       crossRoom: sum(all.map((c) => c.crossRoom)),
       sent: sum(all.map((c) => c.sent)),
       dropped: sum(all.map((c) => c.dropped)),
+      deliveriesPerNode: sumColumns(all.map((c) => c.deliveriesPerNode)),
     };
   }
 
@@ -174,4 +179,10 @@ export class Generator {
 
 function sum(values: number[]): number {
   return values.reduce((a, b) => a + b, 0);
+}
+
+/** Element-wise sum of per-node counts from every agent (an agent with no clients may report fewer nodes). */
+function sumColumns(rows: number[][]): number[] {
+  const width = Math.max(0, ...rows.map((row) => row.length));
+  return Array.from({ length: width }, (_, i) => sum(rows.map((row) => row[i] ?? 0)));
 }

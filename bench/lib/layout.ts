@@ -1,6 +1,6 @@
-// Who is in which room. Clients are numbered 0..total-1 across every generator
-// process; with rooms, client i sits in room floor(i / roomSize), so any process
-// can work out any client's room and every room's size without asking.
+// Who is in which room, and on which node. Clients are numbered 0..total-1 across
+// every generator process; with rooms, client i sits in room floor(i / roomSize), so
+// any process can work out any client's room and every room's size without asking.
 
 export interface Layout {
   totalClients: number;
@@ -20,6 +20,15 @@ export function roomCount(layout: Layout): number {
 export function roomMembers(layout: Layout, room: number): number {
   if (layout.roomSize === 0) return layout.totalClients;
   return Math.max(0, Math.min(layout.roomSize, layout.totalClients - room * layout.roomSize));
+}
+
+/**
+ * Which of `nodes` server processes client `client` connects to: alternating, so the
+ * clients are split evenly however they are sliced across generator processes, and
+ * the open loop's round-robin sends alternate between nodes.
+ */
+export function nodeOf(client: number, nodes: number): number {
+  return nodes > 1 ? client % nodes : 0;
 }
 
 /** The URL client `client` connects to: the base URL plus ?room= when rooms are in use. */

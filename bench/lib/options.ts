@@ -7,7 +7,7 @@ export class UsageError extends Error {
   override name = "UsageError";
 }
 
-export const SCENARIO_NAMES = ["throughput", "latency", "idle", "large-room", "many-rooms", "flood"] as const;
+export const SCENARIO_NAMES = ["throughput", "latency", "idle", "large-room", "many-rooms", "flood", "cluster"] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
 /** The built-in servers, in the order their ratio columns appear; ours-memory is opt-in. */
@@ -107,13 +107,13 @@ export const benchOptions = {
   "server-args": spec<string | undefined>({ kind: "string", default: undefined, arg: "ARGS",
     help: "extra arguments appended to ours and ours-memory (default: those of '--rate 1000000 --burst 1000000 --max-conns-per-ip 100000' that ours' --help lists: limits raised, not removed; '' for none)" }),
   clients: spec({ kind: "string", default: 32, arg: "N", parse: wholeNumber(1, 5000),
-    help: "clients in the throughput, latency and flood scenarios" }),
+    help: "clients in the throughput, latency, flood and cluster scenarios" }),
   seconds: spec({ kind: "string", default: 5, arg: "S", parse: positiveNumber(3600),
     help: "length of each measured phase" }),
   burst: spec({ kind: "string", default: 10, arg: "N", parse: wholeNumber(1, 10_000),
-    help: "messages each client sends per throughput round" }),
+    help: "messages each client sends per throughput round (throughput and cluster)" }),
   rate: spec({ kind: "string", default: 2000, arg: "MSGS", parse: positiveNumber(1e6),
-    help: "offered load of the latency and flood scenarios, messages per second across all clients" }),
+    help: "offered load of the latency, flood and cluster scenarios, messages per second across all clients" }),
   "idle-connections": spec({ kind: "string", default: 10_000, arg: "N", parse: wholeNumber(1, 60_000),
     help: "connections held open by the idle scenario" }),
   "room-clients": spec({ kind: "string", default: 5000, arg: "N", parse: wholeNumber(1, 60_000),
@@ -214,6 +214,10 @@ export function helpText(): string {
     "measured in the same run: the ceiling (minimal Bun pub/sub) and the original (Node + ws);",
     "ours-memory (ours without persistence) and --compare servers are opt-in. The table has",
     "a column ours/X for every other server. On a noisy machine use --repeat 3 or more.",
+    "",
+    "The cluster scenario ignores --servers: it measures ours on a private redis-server",
+    "(started on a free port for each run) as 1 node and as 2 nodes with the clients split",
+    "between them, and ours without --redis, in columns 1-node, 2-nodes and ours.",
     "",
     "Options:",
     ...rows.map((r) => r.left.padEnd(width) + r.right),

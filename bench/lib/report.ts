@@ -1,7 +1,8 @@
 // The run's results as data (--json) and as Markdown tables people can read in a
 // terminal or paste into RESULTS.md: one table per scenario, a column per server and
-// ours' ratio to every other server. With --repeat N every cell is the median of the
-// N rounds, and the JSON keeps each round's own figures.
+// ours' ratio to every other server (or the ratios a scenario names: the cluster's
+// 2-nodes/1-node). With --repeat N every cell is the median of the N rounds, and the
+// JSON keeps each round's own figures.
 import type { Figure } from "../scenarios/scenario.ts";
 
 /** One run of one scenario against one server process. */
@@ -9,8 +10,10 @@ export interface RoundResult {
   /** 1-based. */
   round: number;
   server: string;
-  /** Pid of the server process measured, so callers can check it is gone. */
+  /** Pid of the server process measured (a cluster's first node), so callers can check it is gone. */
   pid: number | null;
+  /** Every process the run started: the server, or a cluster's nodes and then its Redis. */
+  pids: number[];
   figures: Figure[];
   notes: string[];
   /** Set when the scenario could not run at all against this server in this round. */
@@ -41,6 +44,8 @@ export interface ScenarioReport {
   rounds: number;
   /** Key of the figure whose per-round ratios the report lists when rounds ≥ 2. */
   mainFigure: string;
+  /** Ratio columns as [numerator, denominator] servers; absent, ours over every other server. */
+  ratios?: Array<[string, string]>;
   results: ServerResult[];
 }
 
@@ -141,9 +146,9 @@ export function formatNumber(value: number | null): string {
   return value.toFixed(3);
 }
 
-function ratio(ours: number | null | undefined, baseline: number | null | undefined): string {
-  if (ours === null || ours === undefined || baseline === null || baseline === undefined || baseline === 0) return "-";
-  return `${(ours / baseline).toFixed(2)}x`;
+function ratio(numerator: number | null | undefined, baseline: number | null | undefined): string {
+  if (numerator === null || numerator === undefined || baseline === null || baseline === undefined || baseline === 0) return "-";
+  return `${(numerator / baseline).toFixed(2)}x`;
 }
 
 function arrow(figure: Figure): string {
@@ -160,13 +165,20 @@ function markdownTable(header: string[], rows: string[][]): string[] {
   return [line(header), rule, ...rows.map(line)];
 }
 
+/** The ratio columns of a scenario, as [numerator, denominator], each server present in it. */
+function ratioPairs(scenario: ScenarioReport): Array<[string, string]> {
+  const servers = scenario.results.map((r) => r.server);
+  if (scenario.ratios === undefined) return ratioColumns(servers).map((b): [string, string] => ["ours", b]);
+  return scenario.ratios.filter(([a, b]) => servers.includes(a) && servers.includes(b));
+}
+
 function scenarioTable(scenario: ScenarioReport): string[] {
   const servers = scenario.results.map((r) => r.server);
-  const columns = ratioColumns(servers);
+  const columns = ratioPairs(scenario);
   const byServer = new Map(scenario.results.map((r) => [r.server, r]));
   const template = scenario.results.find((r) => r.figures.length > 0)?.figures ?? [];
 
-  const header = ["figure", ...servers, ...columns.map((b) => `ours/${b}`)];
+  const header = ["figure", ...servers, ...columns.map(([a, b]) => `${a}/${b}`)];
   const rows = template.map((figure) => {
     const valueOf = (server: string) => {
       const result = byServer.get(server);
@@ -179,7 +191,7 @@ function scenarioTable(scenario: ScenarioReport): string[] {
     return [
       `${figure.label}${unit}${arrow(figure)}`,
       ...cells,
-      ...columns.map((b) => (figure.better === "none" ? "" : ratio(valueOf("ours"), valueOf(b)))),
+      ...columns.map(([a, b]) => (figure.better === "none" ? "" : ratio(valueOf(a), valueOf(b)))),
     ];
   });
   const notes = scenario.results.flatMap((r) => [
@@ -198,23 +210,23 @@ function scenarioTable(scenario: ScenarioReport): string[] {
 }
 
 /**
- * With two rounds or more: which rounds the medians come from, and ours' ratio of the
- * scenario's main figure in each round, so the spread behind a median is visible.
+ * With two rounds or more: which rounds the medians come from, and each ratio column's
+ * ratio of the scenario's main figure in each round, so the spread behind a median is visible.
  */
-function roundLines(scenario: ScenarioReport, template: Figure[], columns: string[]): string[] {
+function roundLines(scenario: ScenarioReport, template: Figure[], columns: Array<[string, string]>): string[] {
   if (scenario.rounds < 2) return [];
   const head = `Median of ${scenario.rounds} rounds, server order rotated each round.`;
   const main = template.find((f) => f.key === scenario.mainFigure);
-  const ours = scenario.results.find((r) => r.server === "ours");
-  if (main === undefined || ours === undefined || columns.length === 0) return [head];
+  if (main === undefined || columns.length === 0) return [head];
   const valueIn = (result: ServerResult | undefined, round: number): number | null | undefined => {
     const run = result?.rounds.find((r) => r.round === round);
     return run?.error === null ? run.figures.find((f) => f.key === main.key)?.value : undefined;
   };
-  const lines = columns.flatMap((b) => {
+  const lines = columns.flatMap(([a, b]) => {
+    const numerator = scenario.results.find((r) => r.server === a);
     const baseline = scenario.results.find((r) => r.server === b);
     const ratios = Array.from({ length: scenario.rounds }, (_, i) => {
-      const o = valueIn(ours, i + 1);
+      const o = valueIn(numerator, i + 1);
       const v = valueIn(baseline, i + 1);
       return o === null || o === undefined || v === null || v === undefined || v === 0 ? null : o / v;
     });
@@ -222,7 +234,7 @@ function roundLines(scenario: ScenarioReport, template: Figure[], columns: strin
     // A server that never ran has its error under the table already.
     if (known.length === 0) return [];
     const range = known.length >= 2 ? ` (${Math.min(...known).toFixed(2)}x–${Math.max(...known).toFixed(2)}x)` : "";
-    return [`- ours/${b}: ${ratios.map((r) => (r === null ? "-" : `${r.toFixed(2)}x`)).join(", ")}${range}`];
+    return [`- ${a}/${b}: ${ratios.map((r) => (r === null ? "-" : `${r.toFixed(2)}x`)).join(", ")}${range}`];
   });
   if (lines.length === 0) return [head];
   return [`${head} ${main.label} ratio in each round (min–max):`, "", ...lines];
@@ -235,7 +247,7 @@ export function renderReport(report: RunReport): string {
     `Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Linux ${m.kernel}, Bun ${m.bun}, Node ${m.node}, open files ${m.openFilesLimit}`,
     `Started ${report.startedAt}, took ${Math.round(report.wallSeconds)} s; generator processes: ${report.generatorProcesses}`,
     ...report.servers.map((s) => `Server ${s.name}: ${s.command}`),
-    "↑ higher is better, ↓ lower is better; ratios are ours divided by the baseline. CPU is % of one core.",
+    "↑ higher is better, ↓ lower is better; a ratio column A/B divides A's figure by B's (ours by a baseline). CPU is % of one core.",
     ...(report.repeat > 1
       ? [`Each figure is the median of ${report.repeat} rounds (a fresh server per round); ratios divide the medians.`]
       : []),

@@ -126,7 +126,7 @@ export class ServerProcess {
   }
 }
 
-function killGroup(pid: number, signal: NodeJS.Signals): void {
+export function killGroup(pid: number, signal: NodeJS.Signals): void {
   try {
     process.kill(-pid, signal);
   } catch {
@@ -134,8 +134,8 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-/** The last lines a server wrote to stdout and stderr, for error messages. */
-class OutputTail {
+/** The last lines a process wrote to stdout and stderr, for error messages. */
+export class OutputTail {
   private lines: string[] = [];
 
   push(chunk: string): void {
@@ -205,7 +205,8 @@ export async function startServer(spec: ServerSpec, timeoutMs = 15_000): Promise
   return new ServerProcess(spec, child, outcome, output, dbPath);
 }
 
-async function drain(stream: ReadableStream<Uint8Array>, onText: (text: string) => void): Promise<void> {
+/** Reads a pipe to its end, handing on complete lines; a child blocked on a full pipe would stall. */
+export async function drain(stream: ReadableStream<Uint8Array>, onText: (text: string) => void): Promise<void> {
   const decoder = new TextDecoder();
   // Lines can straddle chunks; only complete lines are matched against the listening line.
   let partial = "";

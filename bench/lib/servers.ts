@@ -48,6 +48,14 @@ export function serverSpecs(options: BenchOptions): ServerSpec[] {
   ];
 }
 
+/**
+ * Ours as the run starts it (fresh --db, limit-lifting flags or --server-args, or
+ * --server-cmd) whether or not --servers lists it: the cluster scenario runs ours.
+ */
+export function oursSpec(options: BenchOptions): ServerSpec {
+  return serverSpec("ours", options);
+}
+
 /** What ours and ours-memory get after their own flags: --server-args, or the limit-lifting flags ours knows. */
 function oursExtraArgs(options: BenchOptions): string[] {
   return options["server-args"] === undefined ? detectLimitLiftingArgs() : splitCommand(options["server-args"], "--server-args");

@@ -1,5 +1,6 @@
 // The scenarios in report order.
 import type { ScenarioName } from "../lib/options.ts";
+import { clusterScenario } from "./cluster.ts";
 import { floodScenario } from "./flood.ts";
 import { idleScenario } from "./idle.ts";
 import { largeRoomScenario } from "./large-room.ts";
@@ -15,4 +16,5 @@ export const scenarios: Record<ScenarioName, Scenario> = {
   "large-room": largeRoomScenario,
   "many-rooms": manyRoomsScenario,
   flood: floodScenario,
+  cluster: clusterScenario,
 };

@@ -1,6 +1,7 @@
 // Scenario 2, latency at a fixed offered load: an open loop sends on a timetable
 // whatever the server does, so a slow server shows up as latency and loss instead of
-// quietly lowering the load it is offered.
+// quietly lowering the load it is offered. The measurement itself (measureLatency)
+// is also the cluster scenario's second phase.
 import { summarizeLatencies } from "../lib/stats.ts";
 import {
   connectLayout,
@@ -23,7 +24,7 @@ const CONNECT_TIMEOUT_MS = 30_000;
 /** How long after the last send a delivery may still arrive before it counts as lost. */
 const DRAIN_TIMEOUT_MS = 5_000;
 
-interface Measured {
+export interface LatencyMeasured {
   latency: LatencySummary | undefined;
   deliveriesPerSecond: number;
   sent: number;
@@ -32,7 +33,7 @@ interface Measured {
   cpu: CpuWindow;
 }
 
-function figures(m: Measured | undefined): Figure[] {
+export function latencyLoadFigures(m: LatencyMeasured | undefined): Figure[] {
   return [
     ...latencyFigures("", m?.latency),
     figure("lost", "never arrived", "", m?.lost ?? null, "lower"),
@@ -51,28 +52,34 @@ export const latencyScenario: Scenario = {
   async run(context: ScenarioContext): Promise<ScenarioOutcome> {
     const { generator, options } = context;
     const connected = await connectLayout(context, { totalClients: options.clients, roomSize: 0 }, CONNECT_TIMEOUT_MS);
-    if (connected.note !== undefined) return { figures: figures(undefined), notes: [connected.note] };
+    if (connected.note !== undefined) return { figures: latencyLoadFigures(undefined), notes: [connected.note] };
     await generator.settle(SETTLE_QUIET_MS, 10_000);
-    await generator.reset(true);
-
-    const { result, cpu } = await withCpuWindow(context, async () => {
-      const started = performance.now();
-      const load = await generator.openLoop(options.rate, options.seconds);
-      const counts = await generator.waitForDeliveries(load.sent * options.clients, DRAIN_TIMEOUT_MS);
-      return { load, counts, wallMs: performance.now() - started };
-    });
-
-    const { load, counts } = result;
-    return {
-      figures: figures({
-        latency: summarizeLatencies(await generator.latencies()),
-        deliveriesPerSecond: counts.deliveries / (result.wallMs / 1000),
-        sent: load.sent,
-        lost: lostCount(load.sent * options.clients, counts.deliveries),
-        sendLagP99Ms: sendLagP99Ms(load.lagUs),
-        cpu,
-      }),
-      notes: counts.dropped > 0 ? [`${counts.dropped} connections dropped during the run`] : [],
-    };
+    const { measured, notes } = await measureLatency(context);
+    return { figures: latencyLoadFigures(measured), notes };
   },
 };
+
+/** The open loop for options.seconds, on options.clients clients already connected to one room and quiet. */
+export async function measureLatency(context: ScenarioContext): Promise<{ measured: LatencyMeasured; notes: string[] }> {
+  const { generator, options } = context;
+  await generator.reset(true);
+  const { result, cpu } = await withCpuWindow(context, async () => {
+    const started = performance.now();
+    const load = await generator.openLoop(options.rate, options.seconds);
+    const counts = await generator.waitForDeliveries(load.sent * options.clients, DRAIN_TIMEOUT_MS);
+    return { load, counts, wallMs: performance.now() - started };
+  });
+
+  const { load, counts } = result;
+  return {
+    measured: {
+      latency: summarizeLatencies(await generator.latencies()),
+      deliveriesPerSecond: counts.deliveries / (result.wallMs / 1000),
+      sent: load.sent,
+      lost: lostCount(load.sent * options.clients, counts.deliveries),
+      sendLagP99Ms: sendLagP99Ms(load.lagUs),
+      cpu,
+    },
+    notes: counts.dropped > 0 ? [`${counts.dropped} connections dropped during the run`] : [],
+  };
+}

@@ -1,8 +1,10 @@
 // What a scenario is and the pieces they share: connecting a layout, timing CPU
 // around a phase, and turning measurements into report figures.
+import type { Setup } from "../lib/deployment.ts";
 import { Generator, type CpuUse } from "../lib/generator.ts";
 import type { Layout } from "../lib/layout.ts";
 import type { BenchOptions, ScenarioName } from "../lib/options.ts";
+import type { RedisProcess } from "../lib/redis-process.ts";
 import type { ServerProcess } from "../lib/server-process.ts";
 import { percentile, type LatencySummary } from "../lib/stats.ts";
 
@@ -23,7 +25,12 @@ export interface ScenarioOutcome {
 }
 
 export interface ScenarioContext {
+  /** The server under test; in a cluster, its first node. */
   server: ServerProcess;
+  /** Every server process the clients are split across: [server], or a cluster's nodes. */
+  nodes: ServerProcess[];
+  /** A cluster's Redis, whose CPU each window reports too. */
+  redis: RedisProcess | undefined;
   generator: Generator;
   options: BenchOptions;
 }
@@ -39,6 +46,10 @@ export interface Scenario {
    * instead of lifted, because the limit is what the scenario measures.
    */
   ownRateLimit?: boolean;
+  /** The columns to measure when they are not the run's servers (--servers, --compare): the cluster's. */
+  setups?(options: BenchOptions): Setup[];
+  /** Ratio columns as [numerator, denominator] column names; without, ours over every other server. */
+  ratios?: Array<[string, string]>;
   run(context: ScenarioContext): Promise<ScenarioOutcome>;
 }
 
@@ -53,10 +64,12 @@ export interface ConnectOutcome {
   opened: number;
   failed: number;
   wallMs: number;
+  /** `opened` by node, in the order of context.nodes. */
+  openedPerNode: number[];
   note?: string;
 }
 
-/** Lays the clients out across the generator processes and opens them all, in batches. */
+/** Lays the clients out across the generator processes and opens them all, in batches, split across the nodes. */
 export async function connectLayout(
   context: ScenarioContext,
   layout: Layout,
@@ -64,9 +77,10 @@ export async function connectLayout(
 ): Promise<ConnectOutcome> {
   await context.generator.setup(layout);
   const started = performance.now();
-  const result = await context.generator.connect(context.server.url, context.options.batch, timeoutMs);
+  const urls = context.nodes.map((node) => node.url);
+  const result = await context.generator.connect(urls, context.options.batch, timeoutMs);
   const wallMs = performance.now() - started;
-  const outcome: ConnectOutcome = { opened: result.opened, failed: result.failed, wallMs };
+  const outcome: ConnectOutcome = { opened: result.opened, failed: result.failed, wallMs, openedPerNode: result.openedPerNode };
   if (result.opened < layout.totalClients) {
     const unattempted = layout.totalClients - result.opened - result.failed - result.timedOut;
     outcome.note =
@@ -80,27 +94,37 @@ export async function connectLayout(
 
 export interface CpuWindow {
   generator: CpuUse;
-  /** Server process tree, % of one core. */
+  /** Server process tree, % of one core; in a cluster, every node's together. */
   serverPercent: number;
+  /** Each node's share of serverPercent, in the order of context.nodes. */
+  nodePercents: number[];
+  /** The cluster's Redis, % of one core; null without one. */
+  redisPercent: number | null;
   wallMs: number;
 }
 
-/** Runs `phase` and reports the CPU the generator and the server used meanwhile. */
+/** Runs `phase` and reports the CPU the generator, the server (every node) and a cluster's Redis used meanwhile. */
 export async function withCpuWindow<T>(
   context: ScenarioContext,
   phase: () => Promise<T>,
 ): Promise<{ result: T; cpu: CpuWindow }> {
   const generatorBefore = await context.generator.cpuSnapshot();
-  const serverBefore = context.server.cpuSeconds();
+  const nodesBefore = context.nodes.map((node) => node.cpuSeconds());
+  const redisBefore = context.redis?.cpuSeconds();
   const result = await phase();
   const generatorAfter = await context.generator.cpuSnapshot();
-  const serverAfter = context.server.cpuSeconds();
+  const nodesAfter = context.nodes.map((node) => node.cpuSeconds());
+  const redisAfter = context.redis?.cpuSeconds();
   const wallMs = generatorAfter.wallMs - generatorBefore.wallMs;
+  const percent = (before: number, after: number) => ((after - before) / Math.max(1e-9, wallMs / 1000)) * 100;
+  const nodePercents = nodesAfter.map((after, i) => percent(nodesBefore[i] ?? Number.NaN, after));
   return {
     result,
     cpu: {
       generator: Generator.cpuUse(generatorBefore, generatorAfter),
-      serverPercent: ((serverAfter - serverBefore) / Math.max(1e-9, wallMs / 1000)) * 100,
+      serverPercent: nodePercents.reduce((a, b) => a + b, 0),
+      nodePercents,
+      redisPercent: redisBefore === undefined || redisAfter === undefined ? null : percent(redisBefore, redisAfter),
       wallMs,
     },
   };

@@ -1,6 +1,7 @@
 // Scenario 1, broadcast throughput: N clients in one room each send a burst, and the
 // next round starts only when every client has every message of the last one, so
-// the figure is deliveries the server actually completed, not frames queued.
+// the figure is deliveries the server actually completed, not frames queued. The
+// measurement itself (measureThroughput) is also the cluster scenario's first phase.
 import {
   connectLayout,
   cpuFigures,
@@ -18,16 +19,18 @@ import {
 const CONNECT_TIMEOUT_MS = 30_000;
 const ROUND_TIMEOUT_MS = 10_000;
 
-interface Measured {
+export interface ThroughputMeasured {
   deliveriesPerSecond: number;
   messagesPerSecond: number;
   rounds: number;
   lost: number;
   dropped: number;
   cpu: CpuWindow;
+  /** deliveriesPerSecond by the node the receiving clients are on, in the order of context.nodes. */
+  nodeDeliveriesPerSecond: number[];
 }
 
-function figures(m: Measured | undefined): Figure[] {
+export function throughputFigures(m: ThroughputMeasured | undefined): Figure[] {
   return [
     figure("deliveriesPerSecond", "deliveries/s", "/s", m?.deliveriesPerSecond ?? null, "higher"),
     figure("messagesPerSecond", "messages sent/s", "/s", m?.messagesPerSecond ?? null, "higher"),
@@ -45,39 +48,46 @@ export const throughputScenario: Scenario = {
 
   async run(context: ScenarioContext): Promise<ScenarioOutcome> {
     const { generator, options } = context;
-    const clients = options.clients;
-    const connected = await connectLayout(context, { totalClients: clients, roomSize: 0 }, CONNECT_TIMEOUT_MS);
-    if (connected.note !== undefined) return { figures: figures(undefined), notes: [connected.note] };
+    const connected = await connectLayout(context, { totalClients: options.clients, roomSize: 0 }, CONNECT_TIMEOUT_MS);
+    if (connected.note !== undefined) return { figures: throughputFigures(undefined), notes: [connected.note] };
     await generator.settle(SETTLE_QUIET_MS, 10_000);
-    await generator.reset(false);
-
-    const notes: string[] = [];
-    const { result, cpu } = await withCpuWindow(context, async () => {
-      const started = performance.now();
-      let rounds = 0;
-      while (performance.now() - started < options.seconds * 1000) {
-        const round = await generator.round(rounds + 1, options.burst, ROUND_TIMEOUT_MS);
-        if (!round.complete) {
-          notes.push(`round ${rounds + 1} gave up after ${ROUND_TIMEOUT_MS / 1000} s with ${round.missing} deliveries missing`);
-          break;
-        }
-        rounds++;
-      }
-      return { rounds, wallMs: performance.now() - started, counts: await generator.counts() };
-    });
-
-    const seconds = result.wallMs / 1000;
-    const { counts } = result;
-    return {
-      figures: figures({
-        deliveriesPerSecond: counts.deliveries / seconds,
-        messagesPerSecond: counts.sent / seconds,
-        rounds: result.rounds,
-        lost: lostCount(counts.sent * clients, counts.deliveries),
-        dropped: counts.dropped,
-        cpu,
-      }),
-      notes,
-    };
+    const { measured, notes } = await measureThroughput(context);
+    return { figures: throughputFigures(measured), notes };
   },
 };
+
+/** Rounds for options.seconds, on options.clients clients already connected to one room and quiet. */
+export async function measureThroughput(context: ScenarioContext): Promise<{ measured: ThroughputMeasured; notes: string[] }> {
+  const { generator, options } = context;
+  const clients = options.clients;
+  await generator.reset(false);
+  const notes: string[] = [];
+  const { result, cpu } = await withCpuWindow(context, async () => {
+    const started = performance.now();
+    let rounds = 0;
+    while (performance.now() - started < options.seconds * 1000) {
+      const round = await generator.round(rounds + 1, options.burst, ROUND_TIMEOUT_MS);
+      if (!round.complete) {
+        notes.push(`round ${rounds + 1} gave up after ${ROUND_TIMEOUT_MS / 1000} s with ${round.missing} deliveries missing`);
+        break;
+      }
+      rounds++;
+    }
+    return { rounds, wallMs: performance.now() - started, counts: await generator.counts() };
+  });
+
+  const seconds = result.wallMs / 1000;
+  const { counts } = result;
+  return {
+    measured: {
+      deliveriesPerSecond: counts.deliveries / seconds,
+      messagesPerSecond: counts.sent / seconds,
+      rounds: result.rounds,
+      lost: lostCount(counts.sent * clients, counts.deliveries),
+      dropped: counts.dropped,
+      cpu,
+      nodeDeliveriesPerSecond: counts.deliveriesPerNode.map((d) => d / seconds),
+    },
+    notes,
+  };
+}

@@ -138,8 +138,8 @@ describe("bun run bench, every scenario, tiny sizes", () => {
     expect(report.command).toContain(`--scenario ${ALL_BUT_FLOOD.join(",")}`);
   });
 
-  test("--scenario all is every scenario, flood last", () => {
-    expect(readBenchOptions(["--scenario", "all"]).scenario).toEqual([...ALL_BUT_FLOOD, "flood"]);
+  test("--scenario all is every scenario, flood and cluster last", () => {
+    expect(readBenchOptions(["--scenario", "all"]).scenario).toEqual([...ALL_BUT_FLOOD, "flood", "cluster"]);
   });
 
   test("throughput rounds all complete: deliveries are messages times clients", () => {
@@ -324,6 +324,103 @@ describe("bun run bench, --repeat", () => {
     const pids = scenario(report, "latency").results.flatMap((r) => r.rounds.map((round) => round.pid));
     expect(pids).toHaveLength(4);
     for (const pid of pids) expect(isAlive(pid ?? 0)).toBe(false);
+    expect(leftoverDbFiles(benchPid)).toEqual([]);
+  });
+});
+
+describe("bun run bench, cluster", () => {
+  // Its own columns, whatever --servers says: ours without Redis, then 1 and 2 nodes on a private Redis.
+  const COLUMNS = ["ours", "1-node", "2-nodes"];
+  const SECONDS = 0.5;
+  // The scenario starts a private redis-server of its own; without one installed it cannot run.
+  const canRun = HAS_OURS && Bun.which("redis-server") !== null;
+  let report: RunReport;
+  let benchPid: number;
+
+  beforeAll(async () => {
+    if (!canRun) return;
+    const run = await runBench(["--json", "--scenario", "cluster", ...TINY_FLAGS, "--seconds", String(SECONDS)]);
+    if (run.code !== 0) throw new Error(`bench exited ${run.code}: ${run.stderr}`);
+    report = JSON.parse(run.stdout) as RunReport;
+    benchPid = run.pid;
+  });
+
+  test.skipIf(!canRun)("every column measured, none failed; the header shows each column's command", () => {
+    const cluster = scenario(report, "cluster");
+    expect(cluster.results.map((r) => r.server)).toEqual(COLUMNS);
+    expect(cluster.ratios).toEqual([["2-nodes", "1-node"], ["1-node", "ours"]]);
+    for (const result of cluster.results) {
+      expect(result.error).toBeNull();
+      expect(result.notes).toEqual([]);
+    }
+    expect(report.servers.map((s) => s.name)).toEqual(COLUMNS);
+    for (const name of ["1-node", "2-nodes"]) {
+      const command = report.servers.find((s) => s.name === name)?.command ?? "";
+      expect(command).toContain("redis-server --port <free port> --bind 127.0.0.1 --save '' --appendonly no");
+      expect(command).toContain("--redis redis://127.0.0.1:<that port>");
+    }
+    const text = renderReport(report);
+    expect(text).toContain("| 2-nodes/1-node | 1-node/ours |");
+  });
+
+  test.skipIf(!canRun)("throughput rounds complete on every column: deliveries are messages times clients", () => {
+    for (const result of scenario(report, "cluster").results) {
+      expect(value(result, "throughputRounds")).toBeGreaterThanOrEqual(1);
+      expect(value(result, "throughputLost")).toBe(0);
+      expect(value(result, "throughputDropped")).toBe(0);
+      const perSecond = value(result, "throughputDeliveriesPerSecond") ?? 0;
+      expect(perSecond / (value(result, "throughputMessagesPerSecond") ?? 1)).toBeCloseTo(TINY.clients, 6);
+      expect(value(result, "throughputGeneratorCpuPercent")).toBeGreaterThanOrEqual(0);
+      expect(value(result, "throughputServerCpuPercent")).toBeGreaterThanOrEqual(0);
+    }
+  });
+
+  test.skipIf(!canRun)("latency at low load through Redis: every message arrives, percentiles in order", () => {
+    for (const result of scenario(report, "cluster").results) {
+      expect(value(result, "latencySent")).toBe(TINY.rate * SECONDS);
+      expect(value(result, "latencyLost")).toBe(0);
+      const [p50, p99, p999, max] = ["P50Ms", "P99Ms", "P999Ms", "MaxMs"].map((k) => value(result, `latency${k}`));
+      expect(p50).toBeGreaterThan(0);
+      expect(p99).toBeGreaterThanOrEqual(p50 ?? Infinity);
+      expect(p999).toBeGreaterThanOrEqual(p99 ?? Infinity);
+      expect(max).toBeGreaterThanOrEqual(p999 ?? Infinity);
+      expect(value(result, "latencyGeneratorCpuPercent")).toBeGreaterThanOrEqual(0);
+    }
+  });
+
+  test.skipIf(!canRun)("per node: clients split evenly, node deliveries and CPU add up to the totals, RSS read", () => {
+    for (const result of scenario(report, "cluster").results) {
+      const nodes = result.server === "2-nodes" ? 2 : 1;
+      const perNode = (key: string) => [1, 2].map((n) => value(result, `node${n}${key}`));
+      expect(perNode("Connections")).toEqual(nodes === 2 ? [TINY.clients / 2, TINY.clients / 2] : [TINY.clients, null]);
+      const delivered = perNode("DeliveriesPerSecond").slice(0, nodes) as number[];
+      const total = value(result, "throughputDeliveriesPerSecond") ?? 0;
+      expect(delivered.reduce((a, b) => a + b, 0) / total).toBeCloseTo(1, 9);
+      if (nodes === 2) expect(delivered[0]).toBeCloseTo(delivered[1] ?? 0, 6);
+      const cpu = perNode("ThroughputCpuPercent").slice(0, nodes) as number[];
+      expect(cpu.reduce((a, b) => a + b, 0)).toBeCloseTo(value(result, "throughputServerCpuPercent") ?? -1, 6);
+      for (const rss of perNode("RssMiB").slice(0, nodes)) expect(rss).toBeGreaterThan(0);
+      if (nodes === 1) expect(perNode("RssMiB")[1]).toBeNull();
+    }
+  });
+
+  test.skipIf(!canRun)("Redis CPU and RSS for the clusters, n/a for ours without Redis", () => {
+    for (const result of scenario(report, "cluster").results) {
+      const redis = ["throughputRedisCpuPercent", "latencyRedisCpuPercent", "redisRssMiB"].map((k) => value(result, k));
+      if (result.server === "ours") {
+        expect(redis).toEqual([null, null, null]);
+        continue;
+      }
+      for (const v of redis) expect(v).toBeGreaterThanOrEqual(0);
+      expect(value(result, "redisRssMiB")).toBeGreaterThan(0);
+    }
+  });
+
+  test.skipIf(!canRun)("every node, every redis-server and every temporary database is gone", () => {
+    const rounds = scenario(report, "cluster").results.flatMap((r) => r.rounds);
+    // ours: its process; 1-node: node and Redis; 2-nodes: two nodes and Redis.
+    expect(rounds.map((r) => r.pids.length)).toEqual([1, 2, 3]);
+    for (const pid of rounds.flatMap((r) => r.pids)) expect(isAlive(pid)).toBe(false);
     expect(leftoverDbFiles(benchPid)).toEqual([]);
   });
 });
