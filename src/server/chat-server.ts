@@ -5,6 +5,7 @@ import type { Server } from "bun";
 import { checkOrigin, ConnectionCaps, refusalResponse, type Refusal } from "./admission.ts";
 import { CloseCode, encode, timestamp } from "../protocol.ts";
 import { dropSlowReader, sendError, sendText, type ChatSocket, type ConnectionData } from "./connection.ts";
+import { drive } from "./awaitable.ts";
 import { createLocalFanout, createRoomDelivery, type Fanout, type RoomDelivery } from "./fanout.ts";
 import { handleMessage, serially, type ChatContext } from "./handlers.ts";
 import { createMemoryHistory } from "./history/memory.ts";
@@ -284,7 +285,7 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
         sockets.add(ws);
         caps.opened(ws.data.remote);
         if (ws.data.authExpiresAt !== undefined) watchExpiry(ws);
-        serially(ctx, ws, () => handleOpen(ctx, ws), () => {
+        serially(ctx, ws, () => drive(handleOpen(ctx, ws)), () => {
           // Without its user the connection is useless: the client reconnects later.
           ws.data.closing = "unavailable";
           ws.close(CloseCode.tryAgainLater, "the shared store is unreachable; try again");
@@ -300,7 +301,7 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
         sockets.delete(ws);
         caps.closed(ws.data.remote);
         clearTimeout(ws.data.authTimer);
-        serially(ctx, ws, () => handleClose(ctx, ws, code, reason), () => {});
+        serially(ctx, ws, () => drive(handleClose(ctx, ws, code, reason)), () => {});
       },
     },
   });

@@ -10,6 +10,7 @@ import { CloseCode, parseClientFrame, timestamp, type ClientFrame, type Limits }
 import { currentRoom, sendError, sendFrame, type ChatSocket } from "./connection.ts";
 import type { HistoryStore } from "./history/store.ts";
 import type { Logger } from "./log.ts";
+import { drive, wait, type Steps } from "./awaitable.ts";
 import type { Fanout } from "./fanout.ts";
 import { ack, onHistory, onJoin, onLeave, onNick, onWho, persistSession } from "./membership.ts";
 import type { MessageLog } from "./message-log.ts";
@@ -58,16 +59,19 @@ const FLOOD_WINDOW_MS = 10_000;
  * it fails (on a cluster: Redis is unreachable), `failed` tells the peer.
  */
 export function serially(ctx: ChatContext, ws: ChatSocket, work: () => void | Promise<void>, failed: () => void): void {
+  const fail = (error: unknown) => {
+    ctx.log.error("handler_failed", { conn: ws.data.connId, message: String(error) });
+    failed();
+  };
   const before = ws.data.busy;
-  const result = before === undefined ? work() : before.then(work);
+  let result: void | Promise<void>;
+  try {
+    result = before === undefined ? work() : before.then(work);
+  } catch (error) {
+    return fail(error);
+  }
   if (!(result instanceof Promise)) return;
-  const done: Promise<void> = result.then(
-    () => {},
-    (error: unknown) => {
-      ctx.log.error("handler_failed", { conn: ws.data.connId, message: String(error) });
-      failed();
-    },
-  ).finally(() => {
+  const done: Promise<void> = result.then(() => {}, fail).finally(() => {
     if (ws.data.busy === done) ws.data.busy = undefined;
   });
   ws.data.busy = done;
@@ -125,17 +129,17 @@ function dispatch(ctx: ChatContext, ws: ChatSocket, frame: ClientFrame): void | 
     case "message":
       return onChatMessage(ctx, ws, frame);
     case "join":
-      return onJoin(ctx, ws, frame);
+      return drive(onJoin(ctx, ws, frame));
     case "leave":
-      return onLeave(ctx, ws, frame);
+      return drive(onLeave(ctx, ws, frame));
     case "nick":
-      return onNick(ctx, ws, frame);
+      return drive(onNick(ctx, ws, frame));
     case "who":
-      return onWho(ctx, ws, frame);
+      return drive(onWho(ctx, ws, frame));
     case "history":
-      return onHistory(ctx, ws, frame);
+      return drive(onHistory(ctx, ws, frame));
     case "direct":
-      return onDirect(ctx, ws, frame);
+      return drive(onDirect(ctx, ws, frame));
     case "ping":
       return sendFrame(ws, { type: "pong", timestamp: timestamp() }, ctx.metrics);
     default: {
@@ -160,9 +164,9 @@ function onChatMessage(ctx: ChatContext, ws: ChatSocket, frame: Frame<"message">
   ctx.messages.submit(room, user.userId, user.name, frame.content, ref, ws);
 }
 
-async function onDirect(ctx: ChatContext, ws: ChatSocket, frame: Frame<"direct">): Promise<void> {
+function* onDirect(ctx: ChatContext, ws: ChatSocket, frame: Frame<"direct">): Steps<void> {
   const sender = ws.data.user;
-  const recipient = await ctx.rooms.findUser(frame.to);
+  const recipient = yield* wait(ctx.rooms.findUser(frame.to));
   if (recipient === undefined) {
     sendError(ws, { code: "no_such_user", content: `nobody called '${frame.to.slice(0, 40)}' is connected`, ref: frame.ref }, ctx.metrics);
     return;

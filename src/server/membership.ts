@@ -2,7 +2,8 @@
 // paging back through history. A user with several connections counts once, so
 // join/leave are announced for its first/last connection in a room. Registry, store
 // and fan-out may answer later (on a cluster they ask Redis): the connection's frames
-// are handled one after another (handlers.ts), so awaiting here keeps their order.
+// are handled one after another (handlers.ts), so waiting here keeps their order.
+// Handlers are steps (awaitable.ts): synchronous unless something really waits.
 import {
   DEFAULT_HISTORY_LIMIT,
   encode,
@@ -12,6 +13,7 @@ import {
   type SystemFrame,
 } from "../protocol.ts";
 import { currentRoom, sendError, sendFrame, sendText, type ChatSocket } from "./connection.ts";
+import { wait, type Steps } from "./awaitable.ts";
 import type { ChatContext } from "./handlers.ts";
 import type { StoredMessage } from "./history/store.ts";
 import type { UserRecord } from "./rooms.ts";
@@ -25,7 +27,7 @@ const HISTORY_CHUNK = 200;
 
 // ---------------------------------------------------------------- rooms
 
-export async function onJoin(ctx: ChatContext, ws: ChatSocket, frame: Frame<"join">): Promise<void> {
+export function* onJoin(ctx: ChatContext, ws: ChatSocket, frame: Frame<"join">): Steps<void> {
   const { room, since } = frame;
   const rooms = ws.data.rooms;
   const already = rooms.includes(room);
@@ -34,29 +36,29 @@ export async function onJoin(ctx: ChatContext, ws: ChatSocket, frame: Frame<"joi
     return;
   }
   // History first, then the live feed; the fan-out keeps what is published in between.
-  if (!already) await ctx.fanout.prepare(ws, room);
-  const seen = await sendJoinHistory(ctx, ws, room, since);
+  if (!already) yield* wait(ctx.fanout.prepare(ws, room));
+  const seen = yield* sendJoinHistory(ctx, ws, room, since);
   if (already) {
     // Already there: joining again only makes it the current room.
     rooms.splice(rooms.indexOf(room), 1);
     rooms.push(room);
     sendFrame(ws, joinNotice(room, ws.data.user), ctx.metrics);
   } else {
-    await enterRoom(ctx, ws, room, { announce: true, tellSelf: true, seen });
+    yield* enterRoom(ctx, ws, room, { announce: true, tellSelf: true, seen });
   }
   roomsChanged(ctx, ws);
-  sendFrame(ws, { type: "presence", room, users: await ctx.rooms.presence(room), timestamp: timestamp() }, ctx.metrics);
+  sendFrame(ws, { type: "presence", room, users: yield* wait(ctx.rooms.presence(room)), timestamp: timestamp() }, ctx.metrics);
   ack(ctx, ws, frame.ref);
 }
 
 /** The recent past of a room (or, with `since`, what came after it); answers the last id sent. */
-async function sendJoinHistory(ctx: ChatContext, ws: ChatSocket, room: string, since: number | undefined): Promise<number> {
+function* sendJoinHistory(ctx: ChatContext, ws: ChatSocket, room: string, since: number | undefined): Steps<number> {
   if (since === undefined) {
-    const recent = await ctx.history.recent(room, DEFAULT_HISTORY_LIMIT);
+    const recent = yield* wait(ctx.history.recent(room, DEFAULT_HISTORY_LIMIT));
     sendHistory(ctx, ws, room, recent, recent.length < DEFAULT_HISTORY_LIMIT);
     return recent.at(-1)?.id ?? 0;
   }
-  const replay = await ctx.history.after(room, since, REPLAY_LIMIT);
+  const replay = yield* wait(ctx.history.after(room, since, REPLAY_LIMIT));
   ctx.metrics.replays++;
   if (replay.missed > 0) {
     ctx.metrics.gaps++;
@@ -75,13 +77,13 @@ async function sendJoinHistory(ctx: ChatContext, ws: ChatSocket, room: string, s
  * too; `seen`: the last message id it was sent (messages kept since prepare and
  * newer than that follow).
  */
-export async function enterRoom(
+export function* enterRoom(
   ctx: ChatContext, ws: ChatSocket, room: string, options: { announce: boolean; tellSelf: boolean; seen: number },
-): Promise<void> {
+): Steps<void> {
   if (!ws.data.rooms.includes(room)) ws.data.rooms.push(room);
-  const first = await ctx.rooms.join(room, ws.data.user.userId, ws);
+  const first = yield* wait(ctx.rooms.join(room, ws.data.user.userId, ws));
   ctx.fanout.subscribe(ws, room, options.seen);
-  if (first && options.announce && (await announces(ctx, room, 0))) {
+  if (first && options.announce && (yield* announces(ctx, room, 0))) {
     ctx.fanout.toRoom(room, encode(joinNotice(room, ws.data.user)), options.tellSelf ? undefined : ws);
   } else if (options.tellSelf) {
     // Already here through another connection, or a quiet big room: only this one is told.
@@ -89,7 +91,7 @@ export async function enterRoom(
   }
 }
 
-export async function onLeave(ctx: ChatContext, ws: ChatSocket, frame: Frame<"leave">): Promise<void> {
+export function* onLeave(ctx: ChatContext, ws: ChatSocket, frame: Frame<"leave">): Steps<void> {
   const rooms = ws.data.rooms;
   const at = rooms.indexOf(frame.room);
   if (at < 0) {
@@ -99,7 +101,7 @@ export async function onLeave(ctx: ChatContext, ws: ChatSocket, frame: Frame<"le
   rooms.splice(at, 1);
   ctx.fanout.unsubscribe(ws, frame.room);
   const notice = leaveNotice(frame.room, ws.data.user);
-  if ((await ctx.rooms.leave(frame.room, ws.data.user.userId, ws)) && (await announces(ctx, frame.room, 1))) {
+  if ((yield* wait(ctx.rooms.leave(frame.room, ws.data.user.userId, ws))) && (yield* announces(ctx, frame.room, 1))) {
     ctx.fanout.toRoom(frame.room, encode(notice));
   }
   sendFrame(ws, notice, ctx.metrics);
@@ -107,18 +109,18 @@ export async function onLeave(ctx: ChatContext, ws: ChatSocket, frame: Frame<"le
   ack(ctx, ws, frame.ref);
 }
 
-export async function onWho(ctx: ChatContext, ws: ChatSocket, frame: Frame<"who">): Promise<void> {
+export function* onWho(ctx: ChatContext, ws: ChatSocket, frame: Frame<"who">): Steps<void> {
   const room = frame.room ?? currentRoom(ws);
   if (room === undefined) {
     sendError(ws, { code: "not_in_room", content: "you are not in any room; name one", ref: frame.ref }, ctx.metrics);
     return;
   }
-  sendFrame(ws, { type: "presence", room, users: await ctx.rooms.presence(room), timestamp: timestamp() }, ctx.metrics);
+  sendFrame(ws, { type: "presence", room, users: yield* wait(ctx.rooms.presence(room)), timestamp: timestamp() }, ctx.metrics);
   ack(ctx, ws, frame.ref);
 }
 
-export async function onHistory(ctx: ChatContext, ws: ChatSocket, frame: Frame<"history">): Promise<void> {
-  const page = await ctx.history.before(frame.room, frame.before ?? Number.MAX_SAFE_INTEGER, frame.limit ?? DEFAULT_HISTORY_LIMIT);
+export function* onHistory(ctx: ChatContext, ws: ChatSocket, frame: Frame<"history">): Steps<void> {
+  const page = yield* wait(ctx.history.before(frame.room, frame.before ?? Number.MAX_SAFE_INTEGER, frame.limit ?? DEFAULT_HISTORY_LIMIT));
   sendHistory(ctx, ws, frame.room, page.messages, page.complete);
   ack(ctx, ws, frame.ref);
 }
@@ -141,14 +143,14 @@ export function sendHistory(ctx: ChatContext, ws: ChatSocket, room: string, mess
 
 // ---------------------------------------------------------------- names
 
-export async function onNick(ctx: ChatContext, ws: ChatSocket, frame: Frame<"nick">): Promise<void> {
-  if (!(await changeName(ctx, ws, frame.name, frame.ref, true))) return;
+export function* onNick(ctx: ChatContext, ws: ChatSocket, frame: Frame<"nick">): Steps<void> {
+  if (!(yield* changeName(ctx, ws, frame.name, frame.ref, true))) return;
   roomsChanged(ctx, ws);
   ack(ctx, ws, frame.ref);
 }
 
 /** Validates and claims a name, then (if `announce`) tells everyone who shares a room. False when refused. */
-export async function changeName(ctx: ChatContext, ws: ChatSocket, name: string, ref: string | undefined, announce: boolean): Promise<boolean> {
+export function* changeName(ctx: ChatContext, ws: ChatSocket, name: string, ref: string | undefined, announce: boolean): Steps<boolean> {
   const user = ws.data.user;
   const problem = nameProblem(name);
   if (problem !== undefined) {
@@ -157,7 +159,7 @@ export async function changeName(ctx: ChatContext, ws: ChatSocket, name: string,
   }
   const oldName = user.name;
   if (name === oldName) return true;
-  if ((await ctx.rooms.rename(user, name)) === "taken") {
+  if ((yield* wait(ctx.rooms.rename(user, name))) === "taken") {
     sendError(ws, { code: "name_taken", content: `the name '${name}' is taken; you are still ${oldName}`, ref }, ctx.metrics);
     return false;
   }
@@ -168,7 +170,7 @@ export async function changeName(ctx: ChatContext, ws: ChatSocket, name: string,
   });
   // Everyone who shares a room with the user, and the user's own connections, hears
   // it once, however many rooms they share.
-  await ctx.fanout.toCompanions(user, notice);
+  yield* wait(ctx.fanout.toCompanions(user, notice));
   return true;
 }
 
@@ -180,8 +182,8 @@ export async function changeName(ctx: ChatContext, ws: ChatSocket, name: string,
  * quiet about comings and goings (as large channels elsewhere are); `who` still
  * lists everyone. `gone` is 1 when the user in question has already been removed.
  */
-export async function announces(ctx: ChatContext, room: string, gone: 0 | 1): Promise<boolean> {
-  return (await ctx.rooms.roomSize(room)) + gone <= ctx.limits.announceLimit;
+export function* announces(ctx: ChatContext, room: string, gone: 0 | 1): Steps<boolean> {
+  return (yield* wait(ctx.rooms.roomSize(room))) + gone <= ctx.limits.announceLimit;
 }
 
 /** Stores the session so the user can come back after a restart of this process (or on another node). */
