@@ -96,6 +96,9 @@ export function handleMessage(ctx: ChatContext, ws: ChatSocket, message: string 
   count(ctx.metrics.framesIn, frame.type);
   // Pings stay free, so a client's keep-alive never fails because it was chatty.
   if (frame.type !== "ping" && !withinRate(ctx, ws, frame.ref)) return;
+  // The hot path, a room message with nothing pending for the connection: handled
+  // at once (it never waits: the message log stores it later), with no closure.
+  if (frame.type === "message" && ws.data.busy === undefined) return onChatMessage(ctx, ws, frame);
   serially(ctx, ws, () => dispatch(ctx, ws, frame), () =>
     // The client keeps the frame and sends it again (it retries `unavailable`).
     sendError(ws, { code: "unavailable", content: "the shared store is unreachable; try again", ref: "ref" in frame ? frame.ref : undefined }, ctx.metrics),
