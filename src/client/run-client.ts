@@ -12,6 +12,9 @@ import { ClientState } from "./state.ts";
 import { createInteractiveTerminal, createPlainTerminal, type Terminal } from "./terminal.ts";
 import { rejoinAndResend } from "./resume.ts";
 
+/** How long piped mode waits, after the last ack, for its own lines to come back (a cluster may deliver them after the ack). */
+const ECHO_WAIT_MS = 2000;
+
 const USAGE = "Usage: bun run src/client.ts [URL] [options]";
 export const PROMPT = 'Enter message (or "exit" to quit): ';
 // The original example's banner, word for word.
@@ -71,6 +74,10 @@ class ClientSession {
   private paceTimer: ReturnType<typeof setTimeout> | undefined;
   /** Refs of the re-joins sent after a reconnect, by room: their answer ends the replay. */
   private readonly rejoins = new Map<string, string>();
+  /** The newest id the server acked for our own lines, per room (see maybeFinish). */
+  private readonly ackedIds = new Map<string, number>();
+  private echoTimer: ReturnType<typeof setTimeout> | undefined;
+  private echoWaitOver = false;
   /** The ref of the last /join or /leave sent: lines after it wait for its answer. */
   private moving: string | undefined;
   private inputEnded = false;
@@ -149,6 +156,9 @@ class ClientSession {
     const roomsBefore = [...this.state.rooms];
     const selfBefore = this.state.self;
     if (this.state.apply(frame)) this.updateView();
+    if (frame.type === "ack" && frame.id !== undefined && frame.room !== undefined) {
+      this.ackedIds.set(frame.room, Math.max(this.ackedIds.get(frame.room) ?? 0, frame.id));
+    }
     const retried = frame.type === "error" && frame.ref !== undefined && this.connection.isPending(frame.ref);
     if (frame.type === "error" && frame.ref !== undefined && !retried) this.refused++;
     if (retried) this.status(`The server asked to slow down (${frame.code}); sending again shortly`);
@@ -307,8 +317,23 @@ class ClientSession {
 
   private maybeFinish(): void {
     if (!this.ready || this.connection.state !== "connected" || this.connection.pending.size > 0) return;
+    // On a cluster the ack of a line can arrive before the line itself (it travels
+    // through Redis): show every line we sent before quitting, waiting a moment at most.
+    if (this.ownLineUnseen() && !this.echoWaitOver) {
+      this.echoTimer ??= setTimeout(() => {
+        this.echoWaitOver = true;
+        this.maybeFinish();
+      }, ECHO_WAIT_MS);
+      return;
+    }
+    clearTimeout(this.echoTimer);
     // A piped line the server refused was shown as an error; say so in the exit code too.
     void this.quit(this.refused > 0 && !this.interactive ? 1 : 0);
+  }
+
+  private ownLineUnseen(): boolean {
+    for (const [room, id] of this.ackedIds) if (this.state.rooms.includes(room) && this.state.lastSeen(room) < id) return true;
+    return false;
   }
 
   private async onClose(info: { code: number; reason: string; wasOpen: boolean; byUs: boolean }): Promise<void> {

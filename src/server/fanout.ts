@@ -24,6 +24,8 @@ export interface Fanout {
   /** The socket gets the room from now on; kept messages with an id above `seenId` are sent first. */
   subscribe(ws: ChatSocket, room: string, seenId: number): void;
   unsubscribe(ws: ChatSocket, room: string): void;
+  /** A socket closed: whatever it listened to or was joining, it no longer does. */
+  disconnect(ws: ChatSocket): void;
 }
 
 /**
@@ -83,6 +85,8 @@ export function createLocalFanout(rooms: LocalRoomRegistry<ChatSocket>, deliver:
     unsubscribe(ws, room) {
       ws.unsubscribe(roomTopic(room));
     },
+    // Bun drops a closed socket's topics itself.
+    disconnect() {},
   };
 }
 

@@ -111,6 +111,7 @@ export function* handleClose(ctx: ChatContext, ws: ChatSocket, code: number, rea
   const last = user.connections.size === 1;
   // The last connection of a user is held open in its rooms for the grace period.
   const hold = last && ctx.graceMs > 0;
+  ctx.fanout.disconnect(ws);
   ctx.rooms.detach(user, ws);
   if (last && hold) {
     persistSession(ctx, user, rooms);
@@ -120,7 +121,6 @@ export function* handleClose(ctx: ChatContext, ws: ChatSocket, code: number, rea
   if (data.closing === "slow_reader" || data.closing === "heartbeat") ctx.log.warn("disconnect", fields);
   else ctx.log.info("disconnect", fields);
   for (const room of rooms) {
-    ctx.fanout.unsubscribe(ws, room);
     // The socket is gone, so everyone left in the room hears it.
     if ((yield* wait(ctx.rooms.leave(room, user.userId, ws, hold))) && (yield* announces(ctx, room, 1))) {
       ctx.fanout.toRoom(room, encode(leaveNotice(room, user)));
@@ -147,6 +147,7 @@ function* expire(ctx: ChatContext, user: User, rooms: string[]): Steps<void> {
 }
 
 function* forgetUser(ctx: ChatContext, user: User): Steps<void> {
+  ctx.savedSessions.delete(user.session);
   // Only a user gone from every node loses its session; on a cluster another node may still have it.
   if (yield* wait(ctx.rooms.forget(user))) yield* wait(ctx.history.deleteSession(user.session));
 }

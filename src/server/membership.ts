@@ -37,7 +37,14 @@ export function* onJoin(ctx: ChatContext, ws: ChatSocket, frame: Frame<"join">):
   }
   // History first, then the live feed; the fan-out keeps what is published in between.
   if (!already) yield* wait(ctx.fanout.prepare(ws, room));
-  const seen = yield* sendJoinHistory(ctx, ws, room, since);
+  let seen: number;
+  try {
+    seen = yield* sendJoinHistory(ctx, ws, room, since);
+  } catch (error) {
+    // Not joined after all (the client is told and may try again): stop keeping the room for it.
+    if (!already) ctx.fanout.unsubscribe(ws, room);
+    throw error;
+  }
   if (already) {
     // Already there: joining again only makes it the current room.
     rooms.splice(rooms.indexOf(room), 1);
@@ -81,8 +88,8 @@ export function* enterRoom(
   ctx: ChatContext, ws: ChatSocket, room: string, options: { announce: boolean; tellSelf: boolean; seen: number },
 ): Steps<void> {
   if (!ws.data.rooms.includes(room)) ws.data.rooms.push(room);
-  const first = yield* wait(ctx.rooms.join(room, ws.data.user.userId, ws));
   ctx.fanout.subscribe(ws, room, options.seen);
+  const first = yield* wait(ctx.rooms.join(room, ws.data.user.userId, ws));
   if (first && options.announce && (yield* announces(ctx, room, 0))) {
     ctx.fanout.toRoom(room, encode(joinNotice(room, ws.data.user)), options.tellSelf ? undefined : ws);
   } else if (options.tellSelf) {

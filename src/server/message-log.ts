@@ -30,6 +30,8 @@ export class MessageLog<S> {
   /** Refs in the current batch, with later senders of the same ref waiting for its id. */
   private inflight = new Map<string, Sender<S>[]>();
   private scheduled = false;
+  /** The batch being stored, if any. */
+  private storing: Promise<void> | undefined;
 
   constructor(private readonly options: MessageLogOptions<S>) {}
 
@@ -60,8 +62,21 @@ export class MessageLog<S> {
     }
   }
 
-  /** Stores the batch, then publishes and acks in order. Exposed for tests and shutdown. */
-  async flush(): Promise<void> {
+  /**
+   * Stores the batch, then publishes and acks in order. Exposed for tests and shutdown.
+   * A batch is stored only after the one before it: with a store that answers later
+   * (Redis), two batches in flight could otherwise be given ids in the wrong order.
+   */
+  flush(): Promise<void> {
+    const after = this.storing;
+    const done: Promise<void> = (after === undefined ? this.store() : after.then(() => this.store())).finally(() => {
+      if (this.storing === done) this.storing = undefined;
+    });
+    this.storing = done;
+    return done;
+  }
+
+  private async store(): Promise<void> {
     this.scheduled = false;
     const { drafts, senders, inflight } = this;
     this.drafts = [];

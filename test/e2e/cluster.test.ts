@@ -4,6 +4,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import type { MessageFrame, ServerFrame } from "../../src/protocol.ts";
 import { startBalancer, startNodes, startRedis, type RedisProcess } from "../cluster-helpers.ts";
+import { RedisClient } from "bun";
+import { mintToken } from "../../src/server/auth.ts";
 import { cleanup, LineCollector, ROOT, runCommand, startServer, TestClient, type ServerProcess } from "../helpers.ts";
 
 setDefaultTimeout(60_000);
@@ -139,6 +141,75 @@ describe("three nodes on one Redis", () => {
     send(tab, { type: "history", room: "refs", ref: "h" });
     await tab.next(acked("h"));
     expect(tab.ofType("history").at(-1)!.messages.filter((m) => m.content === "once")).toHaveLength(1);
+  });
+});
+
+describe("tokens on a cluster", () => {
+  afterEach(cleanup);
+
+  test("a token's user is found by id only: someone named like an absent user's id does not become that user", async () => {
+    const redis = await startRedis();
+    try {
+      const secret = "a-cluster-test-secret-that-is-long-enough-42";
+      const [a, b] = await startNodes(redis, 2, ["--auth-secret", secret]);
+      const mallory = await connect(a!, `?token=${await mintToken(secret, { sub: "mallory" })}`);
+      send(mallory, { type: "nick", name: "alice", ref: "n" });
+      await mallory.next(acked("n"));
+      const alice = await connect(b!, `?token=${await mintToken(secret, { sub: "alice" })}`);
+      const welcome = alice.frames.find((f) => f.type === "system" && f.event === "welcome") as { userId: string; session: string };
+      const malloryWelcome = mallory.frames.find((f) => f.type === "system" && f.event === "welcome") as { session: string };
+      expect(welcome.userId).toBe("alice");
+      expect(welcome.session).not.toBe(malloryWelcome.session);
+      // Alice's direct messages are hers alone: none reaches Mallory as "the sender's other tab".
+      send(alice, { type: "direct", to: "alice", content: "note to self", ref: "d" });
+      await alice.next(acked("d"));
+      await Bun.sleep(200);
+      expect(mallory.ofType("direct")).toHaveLength(0);
+    } finally {
+      await cleanup();
+      await redis.stop();
+    }
+  });
+});
+
+describe("lost pub/sub messages", () => {
+  afterEach(cleanup);
+
+  test("a message published while the nodes' subscribers were cut is delivered once they are back, and quiet rooms replay nothing", async () => {
+    const redis = await startRedis();
+    const admin = new RedisClient(redis.url);
+    try {
+      const [a, b] = await startNodes(redis, 2);
+      const ann = await connect(a!, "?name=uma&room=gap");
+      const ben = await connect(b!, "?name=vic&room=gap");
+      // A room whose messages were all said before this node's socket joined it.
+      const writer = await connect(a!, "?name=xan&room=quiet");
+      for (let i = 0; i < 3; i++) send(writer, { type: "message", content: `old ${i}`, ref: `q${i}` });
+      await writer.next(acked("q2"));
+      writer.close();
+      const quiet = await connect(b!, "?name=wes&room=quiet");
+      await ann.next((f) => f.type === "system" && f.event === "join" && f.name === "vic");
+      send(ann, { type: "message", content: "before the cut", ref: "1" });
+      await ben.next(isMessage("before the cut"));
+
+      // Every subscriber connection is cut; the command connections stay, so the next
+      // message is stored and published to nobody.
+      await admin.send("CLIENT", ["KILL", "TYPE", "pubsub"]);
+      send(ann, { type: "message", content: "during the cut", ref: "2" });
+      await ann.next(acked("2"));
+
+      await ben.next(isMessage("during the cut"), 10_000);
+      await ann.next(isMessage("during the cut"), 10_000);
+      send(ann, { type: "message", content: "after the cut", ref: "3" });
+      await ben.next(isMessage("after the cut"), 5000);
+      expect(ben.ofType("message").map((m) => m.content)).toEqual(["before the cut", "during the cut", "after the cut"]);
+      expect(quiet.ofType("history")[0]!.messages.map((m) => m.content)).toEqual(["old 0", "old 1", "old 2"]);
+      expect(quiet.ofType("message")).toHaveLength(0);
+    } finally {
+      admin.close();
+      await cleanup();
+      await redis.stop();
+    }
   });
 });
 

@@ -21,6 +21,22 @@ export interface ClusterFanout extends Fanout {
   catchUp(): Promise<void>;
 }
 
+/** The most messages one repair reads back; older missing ones are skipped (clients replay them with join+since). */
+const REPAIR_LIMIT = 1000;
+
+/**
+ * What this node has delivered of a room. Ids in a room have no holes, so a hole
+ * means Redis pub/sub lost messages (it delivers at most once, and nothing while this
+ * node resubscribes): they are read back from the room's stream, in order.
+ */
+interface Feed {
+  /** The last id delivered here; 0 until known (see `prepare`). */
+  last: number;
+  /** Messages that arrived while a repair reads what came before them. */
+  waiting: Array<{ id: number; text: string }>;
+  repairing: Promise<void> | undefined;
+}
+
 export function createClusterFanout(
   link: RedisLink,
   node: string,
@@ -29,11 +45,14 @@ export function createClusterFanout(
   metrics: Metrics,
 ): ClusterFanout {
   /** Sockets here in each room (joined or joining): the node listens to rooms with any. */
-  const listeners = new Map<string, number>();
+  const listeners = new Map<string, Set<ChatSocket>>();
+  /** The rooms each socket listens to, so a closed socket is taken out of all of them. */
+  const roomsOf = new Map<ChatSocket, Set<string>>();
   /** Sockets between `prepare` and `subscribe`, with the room messages that arrived meanwhile. */
   const joining = new Map<string, Map<ChatSocket, Array<{ id: number; text: string }>>>();
-  /** Sockets that must not get a frame they caused, by the token the frame travels with. */
+  /** Sockets that must not get a frame they caused, by the token the frame travels with (this node's only). */
   const excepted = new Map<string, ChatSocket>();
+  const feeds = new Map<string, Feed>();
   let nextToken = 1;
 
   const publish = (channel: string, payload: string, fallback: () => void) => {
@@ -55,25 +74,19 @@ export function createClusterFanout(
     deliver(room, text, except);
   };
 
-  // Redis pub/sub delivers at most once: a message published while this node was
-  // reconnecting never arrives. Ids in a room have no holes, so a hole means a loss;
-  // the missing messages are read back from the room's stream and delivered in order.
-  const feeds = new Map<string, { last: number; waiting: Array<{ id: number; text: string }> | undefined }>();
-
   const receiveMessage = (room: string, id: number, text: string) => {
     const feed = feeds.get(room);
     if (feed === undefined) return; // no socket here listens any more
-    if (feed.waiting !== undefined) return void feed.waiting.push({ id, text });
+    if (feed.repairing !== undefined) return void feed.waiting.push({ id, text });
     if (feed.last > 0 && id > feed.last + 1) {
-      feed.waiting = [{ id, text }];
-      return void repair(room, id - 1);
+      feed.waiting.push({ id, text });
+      return void repair(room, feed, id - 1);
     }
-    deliverMessage(room, id, text);
+    deliverMessage(room, feed, id, text);
   };
 
-  const deliverMessage = (room: string, id: number, text: string) => {
-    const feed = feeds.get(room);
-    if (feed === undefined || id <= feed.last) return;
+  const deliverMessage = (room: string, feed: Feed, id: number, text: string) => {
+    if (id <= feed.last) return;
     feed.last = id;
     count(metrics.framesOut, "message");
     deliver(room, text);
@@ -82,21 +95,30 @@ export function createClusterFanout(
     for (const kept of joining.get(room)?.values() ?? []) kept.push({ id, text });
   };
 
-  /** Delivers the room's stored messages after the last one delivered, up to `upTo`, then what waited. */
-  const repair = async (room: string, upTo: number): Promise<void> => {
-    const feed = feeds.get(room);
-    if (feed === undefined) return;
-    feed.waiting ??= [];
-    try {
-      const entries = (await link.send("XRANGE", [`chat:log:${room}`, `${feed.last + 1}-0`, `${upTo}-0`])) as Array<[string, string[]]>;
-      for (const [entry, fields] of entries) deliverMessage(room, Number.parseInt(entry, 10), fields[fields.indexOf("m") + 1] ?? "");
-    } catch {
-      setTimeout(() => void repair(room, upTo), 500);
-      return;
-    }
-    const waiting = feed.waiting.sort((a, b) => a.id - b.id);
-    feed.waiting = undefined;
-    for (const { id, text } of waiting) deliverMessage(room, id, text);
+  /** Delivers the stored messages after the feed's last one, up to `upTo`, then what waited. One repair per feed at a time. */
+  const repair = (room: string, feed: Feed, upTo: number): Promise<void> => {
+    const run = async () => {
+      for (;;) {
+        try {
+          const from = Math.max(feed.last + 1, upTo - REPAIR_LIMIT + 1);
+          const entries = (await link.send("XRANGE", [`chat:log:${room}`, `${from}-0`, `${upTo}-0`])) as Array<[string, string[]]>;
+          if (feeds.get(room) !== feed) return; // nobody here listens any more
+          for (const [entry, fields] of entries) deliverMessage(room, feed, Number.parseInt(entry, 10), fields[fields.indexOf("m") + 1] ?? "");
+          break;
+        } catch {
+          // Redis away: try again shortly; what arrives meanwhile waits, in order.
+          await Bun.sleep(500);
+          if (feeds.get(room) !== feed) return;
+        }
+      }
+      feed.last = Math.max(feed.last, upTo);
+      const waiting = feed.waiting.sort((a, b) => a.id - b.id);
+      feed.waiting = [];
+      feed.repairing = undefined;
+      for (const { id, text } of waiting) receiveMessage(room, id, text);
+    };
+    feed.repairing ??= run();
+    return feed.repairing;
   };
 
   const fromBus = (event: BusEvent) => {
@@ -112,6 +134,19 @@ export function createClusterFanout(
     sendToCompanions(local, user ?? nobody(event.userId), event.rooms, event.text, metrics);
   };
 
+  /** Stops listening to a room for a socket (idempotent); the node unsubscribes when none is left. */
+  const stopListening = (ws: ChatSocket, room: string) => {
+    const kept = joining.get(room);
+    kept?.delete(ws);
+    if (kept?.size === 0) joining.delete(room);
+    roomsOf.get(ws)?.delete(room);
+    const sockets = listeners.get(room);
+    if (sockets === undefined || !sockets.delete(ws) || sockets.size > 0) return;
+    listeners.delete(room);
+    feeds.delete(room);
+    void link.unsubscribe(`${ROOM_CHANNEL_PREFIX}${room}`);
+  };
+
   return {
     receive(message, channel) {
       if (channel === BUS_CHANNEL) fromBus(JSON.parse(message) as BusEvent);
@@ -119,9 +154,11 @@ export function createClusterFanout(
     },
 
     async catchUp() {
-      for (const room of feeds.keys()) {
+      for (const [room, feed] of feeds) {
+        // A feed whose start is unknown has delivered nothing that could have a hole after it.
+        if (feed.last === 0) continue;
         const last = Number((await link.send("GET", [`chat:seq:${room}`])) ?? 0);
-        if (last > (feeds.get(room)?.last ?? last)) await repair(room, last);
+        if (last > feed.last) await repair(room, feed, last);
       }
     },
 
@@ -131,7 +168,7 @@ export function createClusterFanout(
     toRoom(room, text, except) {
       let token = "";
       if (except !== undefined) {
-        token = `${nextToken++}`;
+        token = `${node}.${nextToken++}`;
         excepted.set(token, except);
       }
       publish(`${ROOM_CHANNEL_PREFIX}${room}`, `0|${token}|${text}`, () => {
@@ -162,11 +199,25 @@ export function createClusterFanout(
       let kept = joining.get(room);
       if (kept === undefined) joining.set(room, (kept = new Map()));
       kept.set(ws, []);
-      const count = (listeners.get(room) ?? 0) + 1;
-      listeners.set(room, count);
-      if (count === 1) feeds.set(room, { last: 0, waiting: undefined });
-      // With Redis away the link subscribes when it is back.
-      if (count === 1) await link.subscribe(`${ROOM_CHANNEL_PREFIX}${room}`).catch(() => {});
+      let mine = roomsOf.get(ws);
+      if (mine === undefined) roomsOf.set(ws, (mine = new Set()));
+      mine.add(room);
+      let sockets = listeners.get(room);
+      if (sockets === undefined) {
+        listeners.set(room, (sockets = new Set()));
+        feeds.set(room, { last: 0, waiting: [], repairing: undefined });
+      }
+      sockets.add(ws);
+      const feed = feeds.get(room)!;
+      // Every joiner waits until the node really listens (the first one's SUBSCRIBE),
+      // so the history it reads next cannot miss a message. With Redis away the link
+      // subscribes when it is back.
+      await link.subscribe(`${ROOM_CHANNEL_PREFIX}${room}`).catch(() => {});
+      if (feed.last === 0 && feeds.get(room) === feed) {
+        // Where the feed starts: anything later arrives through the subscription.
+        const last = Number((await link.send("GET", [`chat:seq:${room}`]).catch(() => 0)) ?? 0);
+        feed.last = Math.max(feed.last, last);
+      }
     },
 
     subscribe(ws, room, seen) {
@@ -181,14 +232,13 @@ export function createClusterFanout(
 
     unsubscribe(ws, room) {
       ws.unsubscribe(roomTopic(room));
-      const kept = joining.get(room);
-      kept?.delete(ws);
-      if (kept?.size === 0) joining.delete(room);
-      const count = (listeners.get(room) ?? 1) - 1;
-      if (count > 0) return void listeners.set(room, count);
-      listeners.delete(room);
-      feeds.delete(room);
-      void link.unsubscribe(`${ROOM_CHANNEL_PREFIX}${room}`);
+      stopListening(ws, room);
+    },
+
+    disconnect(ws) {
+      for (const room of roomsOf.get(ws) ?? []) stopListening(ws, room);
+      roomsOf.delete(ws);
+      for (const [token, socket] of excepted) if (socket === ws) excepted.delete(token);
     },
   };
 }

@@ -6,13 +6,32 @@ import type { PresenceUser } from "../../protocol.ts";
 import type { ChatSocket } from "../connection.ts";
 import { compareNames, type LocalRoomRegistry, type RoomRegistry, type UserRecord } from "../rooms.ts";
 import type { RedisLink } from "./redis-link.ts";
-import { FIND_USER, PRESENCE, PRESENCE_JOIN, PRESENCE_LEAVE, RENAME, USER_CLAIM, USER_RELEASE } from "./scripts.ts";
+import { FIND_USER, PRESENCE, PRESENCE_JOIN, PRESENCE_LEAVE, RENAME, USER_BY_ID, USER_CLAIM, USER_RELEASE } from "./scripts.ts";
 
 type User = UserRecord<ChatSocket>;
 
-export function createClusterRooms(link: RedisLink, node: string, local: LocalRoomRegistry<ChatSocket>): RoomRegistry<ChatSocket> {
+export function createClusterRooms(
+  link: RedisLink,
+  node: string,
+  local: LocalRoomRegistry<ChatSocket>,
+  /** Called when Redis could not be told about a change here: the node re-registers what it has (cluster.ts). */
+  onStale: (error: unknown) => void,
+): RoomRegistry<ChatSocket> {
   /** A user known to Redis but with no connection here (found for a direct message or a resume). */
   const remote = (userId: string, session: string, name: string): User => ({ userId, session, name, connections: new Set() });
+  /**
+   * Leaving and joining change this node first; Redis follows. When it cannot (it is
+   * away, or slow), the change stands here, nothing is announced, and the node says
+   * again later what it has, so a close or a join never fails halfway.
+   */
+  const follow = async (script: string, args: string[]): Promise<boolean> => {
+    try {
+      return (await link.script(script, args)) === 1;
+    } catch (error) {
+      onStale(error);
+      return false;
+    }
+  };
 
   return {
     async createUser(session, wanted) {
@@ -23,20 +42,25 @@ export function createClusterRooms(link: RedisLink, node: string, local: LocalRo
       // A fresh id: the local registry avoids this node's ids, Redis every other node's.
       for (;;) {
         const user = local.createUser(session);
-        const name = (await link.script(USER_CLAIM, [user.userId, session, node])) as string | null;
+        let name: string | null;
+        try {
+          name = (await link.script(USER_CLAIM, [user.userId, session, node])) as string | null;
+        } catch (error) {
+          local.forget(user);
+          throw error;
+        }
         if (name !== null) return user;
         local.forget(user);
       }
     },
 
     async user(userId) {
-      return local.user(userId) ?? (await find(userId));
+      return local.user(userId) ?? (await lookup(USER_BY_ID, [userId]));
     },
     userBySession: (session) => local.userBySession(session),
 
     async findUser(nameOrId) {
-      const here = local.user(nameOrId);
-      return here ?? (await find(nameOrId));
+      return local.user(nameOrId) ?? (await lookup(FIND_USER, [nameOrId, nameOrId.toLowerCase()]));
     },
 
     attach: (user, ws) => local.attach(user, ws),
@@ -44,7 +68,7 @@ export function createClusterRooms(link: RedisLink, node: string, local: LocalRo
 
     async forget(user) {
       if (!local.forget(user)) return false;
-      return (await link.script(USER_RELEASE, [user.userId, node])) === 1;
+      return follow(USER_RELEASE, [user.userId, node]);
     },
 
     async rename(user, name) {
@@ -56,17 +80,17 @@ export function createClusterRooms(link: RedisLink, node: string, local: LocalRo
 
     async join(room, userId, ws) {
       if (!local.join(room, userId, ws)) return false;
-      return (await link.script(PRESENCE_JOIN, [room, userId, node])) === 1;
+      return follow(PRESENCE_JOIN, [room, userId, node]);
     },
 
     async leave(room, userId, ws, hold) {
       if (!local.leave(room, userId, ws, hold)) return false;
-      return (await link.script(PRESENCE_LEAVE, [room, userId, node])) === 1;
+      return follow(PRESENCE_LEAVE, [room, userId, node]);
     },
 
     async release(room, userId) {
       if (!local.release(room, userId)) return false;
-      return (await link.script(PRESENCE_LEAVE, [room, userId, node])) === 1;
+      return follow(PRESENCE_LEAVE, [room, userId, node]);
     },
 
     members: (room) => local.members(room),
@@ -83,8 +107,8 @@ export function createClusterRooms(link: RedisLink, node: string, local: LocalRo
     roomSize: async (room) => Number(await link.send("HLEN", [`chat:pres:${room}`])),
   };
 
-  async function find(nameOrId: string): Promise<User | undefined> {
-    const found = (await link.script(FIND_USER, [nameOrId, nameOrId.toLowerCase()])) as [string, string, string] | null;
+  async function lookup(script: string, args: string[]): Promise<User | undefined> {
+    const found = (await link.script(script, args)) as [string, string, string] | null;
     if (found === null) return undefined;
     const [userId, session, name] = found;
     return local.user(userId) ?? remote(userId, session, name);

@@ -44,19 +44,37 @@ export async function openCluster(options: ClusterOptions): Promise<Cluster> {
   await link.subscribe(BUS_CHANNEL);
 
   /**
-   * After an outage (or if others reaped this node meanwhile): says again who is here,
-   * and takes back what Redis still holds that is gone here (a leave that failed).
+   * After an outage, after a change Redis could not be told about, or when others may
+   * have reaped this node: says again who is here, and takes back what Redis still
+   * holds that is gone here (a leave that failed). The commands are all queued at
+   * once from one snapshot, so a change made here afterwards reaches Redis after them.
    */
-  const reassert = async () => {
-    if (local === undefined) return;
-    const { users, presence } = local.snapshot();
-    for (const user of users) {
-      await link.script(USER_CLAIM, [user.userId, user.session, node]);
-      if (user.name !== user.userId) await link.script(RENAME, [user.userId, user.name, user.name.toLowerCase()]);
-    }
-    for (const [room, userId] of presence) await link.script(PRESENCE_JOIN, [room, userId, node]);
-    const keep = [users.length, ...users.map((u) => u.userId), ...presence.flat()];
-    announceDepartures((await link.script(PRUNE_NODE, [node, options.graceMs, ...keep])) as (string | number)[]);
+  let stale = false;
+  let reasserting: Promise<void> | undefined;
+  const reassert = (): Promise<void> => {
+    reasserting ??= (async () => {
+      try {
+        if (local === undefined) return;
+        stale = false;
+        const { users, presence } = local.snapshot();
+        const sent: Promise<unknown>[] = [];
+        for (const user of users) {
+          sent.push(link.script(USER_CLAIM, [user.userId, user.session, node]));
+          if (user.name !== user.userId) sent.push(link.script(RENAME, [user.userId, user.name, user.name.toLowerCase()]));
+        }
+        for (const [room, userId] of presence) sent.push(link.script(PRESENCE_JOIN, [room, userId, node]));
+        const keep = [users.length, ...users.map((u) => u.userId), ...presence.flat()];
+        const pruned = link.script(PRUNE_NODE, [node, options.graceMs, ...keep]);
+        await Promise.all(sent);
+        announceDepartures((await pruned) as (string | number)[]);
+      } catch (error) {
+        stale = true;
+        throw error;
+      } finally {
+        reasserting = undefined;
+      }
+    })();
+    return reasserting;
   };
 
   /** Leave notices for users gone from a room with a node (answers of REAP and PRUNE_NODE). */
@@ -74,7 +92,7 @@ export async function openCluster(options: ClusterOptions): Promise<Cluster> {
     try {
       const alive = await link.script(HEARTBEAT, [node, HEARTBEAT_TTL_MS]);
       // An expired heartbeat means the others may have reaped this node: say again who is here.
-      if (alive === 0 && started) await reassert();
+      if ((alive === 0 && started) || stale) await reassert();
       started = true;
     } catch {
       // Redis away: health says degraded; the link reconnects and calls onRecovered.
@@ -99,7 +117,10 @@ export async function openCluster(options: ClusterOptions): Promise<Cluster> {
     history,
     rooms(registry) {
       local = registry;
-      return createClusterRooms(link, node, registry);
+      return createClusterRooms(link, node, registry, (error) => {
+        stale = true;
+        log.warn("cluster_change_unsaved", { message: String(error) });
+      });
     },
     fanout(registry, deliver, metrics) {
       fanout = createClusterFanout(link, node, registry, deliver, metrics);

@@ -12,7 +12,9 @@ export type ChannelListener = (message: string, channel: string) => void;
 
 export class RedisLink {
   private subscriber: RedisClient | undefined;
+  /** Channels this node wants, and those the current subscriber has (or is getting) confirmed. */
   private readonly channels = new Set<string>();
+  private active = new Map<string, Promise<void>>();
   private readonly shas = new Map<string, string>();
   private closed = false;
   private attempt = 0;
@@ -84,16 +86,33 @@ export class RedisLink {
     return this.send("EVAL", [source, "0", ...strings]);
   }
 
-  async subscribe(channel: string): Promise<void> {
-    if (this.channels.has(channel)) return;
+  /**
+   * Listens to a channel; resolves once Redis confirmed the subscription (every caller
+   * for the same channel waits for the same confirmation).
+   */
+  subscribe(channel: string): Promise<void> {
     this.channels.add(channel);
-    // While the subscriber is being replaced, the new one subscribes to every channel.
-    if (this.subscriber?.connected) await this.subscriber.subscribe(channel, this.listener);
+    return this.subscribeNow(channel);
   }
 
   async unsubscribe(channel: string): Promise<void> {
     if (!this.channels.delete(channel)) return;
+    this.active.delete(channel);
     if (this.subscriber?.connected) await this.subscriber.unsubscribe(channel, this.listener).catch(() => {});
+  }
+
+  private subscribeNow(channel: string): Promise<void> {
+    const subscriber = this.subscriber;
+    // While the subscriber is being replaced, the new one subscribes to every channel.
+    if (subscriber === undefined || !subscriber.connected) return Promise.resolve();
+    let confirmed = this.active.get(channel);
+    if (confirmed === undefined) {
+      // Bun calls a listener once per subscribe call: one call per channel and subscriber.
+      confirmed = deadline(subscriber.subscribe(channel, this.listener), "SUBSCRIBE").then(() => {});
+      confirmed.catch(() => this.active.delete(channel));
+      this.active.set(channel, confirmed);
+    }
+    return confirmed;
   }
 
   close(): void {
@@ -106,9 +125,16 @@ export class RedisLink {
   private async openSubscriber(): Promise<void> {
     const subscriber = new RedisClient(this.url, { autoReconnect: false, enableOfflineQueue: false, connectionTimeout: 3000 });
     subscriber.onclose = () => this.subscriberLost(subscriber);
-    await subscriber.connect();
-    if (this.channels.size > 0) await subscriber.subscribe([...this.channels], this.listener);
+    try {
+      await subscriber.connect();
+    } catch (error) {
+      subscriber.close();
+      throw error;
+    }
+    // From here on, channels added or removed meanwhile go straight to this subscriber.
     this.subscriber = subscriber;
+    this.active = new Map();
+    await Promise.all([...this.channels].map((channel) => this.subscribeNow(channel)));
   }
 
   private subscriberLost(subscriber: RedisClient): void {
@@ -127,8 +153,9 @@ export class RedisLink {
         // The command connection reconnects by itself; wait for it before saying so.
         await this.send("PING", []);
       } catch {
-        this.subscriber?.close();
+        const failed = this.subscriber;
         this.subscriber = undefined;
+        failed?.close();
         this.scheduleReconnect();
         return;
       }

@@ -50,9 +50,19 @@ for i = 3, #ARGV, 4 do
   if prior then
     out[#out + 1] = prior
   else
-    local id = redis.call("INCR", "chat:seq:" .. room)
+    local seq_key, log_key = "chat:seq:" .. room, "chat:log:" .. room
+    local id = redis.call("INCR", seq_key)
     local frame = '{"type":"message","id":' .. id .. tail
-    redis.call("XADD", "chat:log:" .. room, "MAXLEN", limit, id .. "-0", "m", frame)
+    local added = redis.pcall("XADD", log_key, "MAXLEN", limit, id .. "-0", "m", frame)
+    if type(added) == "table" and added.err then
+      -- The counter fell behind the stream (it was evicted or deleted): ids continue
+      -- after the stream's newest entry, so none is ever reused.
+      local newest = redis.call("XREVRANGE", log_key, "+", "-", "COUNT", 1)
+      id = tonumber(string.match(newest[1][1], "^(%d+)")) + 1
+      redis.call("SET", seq_key, id)
+      frame = '{"type":"message","id":' .. id .. tail
+      redis.call("XADD", log_key, "MAXLEN", limit, id .. "-0", "m", frame)
+    end
     if ref_key then redis.call("SET", ref_key, room .. " " .. id, "EX", ttl) end
     redis.call("PUBLISH", "chat:room:" .. room, id .. "||" .. frame)
     out[#out + 1] = id
@@ -115,6 +125,8 @@ if owner and owner ~= session then return false end
 if not owner then redis.call("HSET", key, "s", session, "n", user) end
 redis.call("HSET", key, "@" .. node, 1)
 redis.call("SADD", "chat:node:" .. node .. ":users", user)
+-- On a node again: its session no longer expires (a reap may have set it to).
+redis.call("PERSIST", "chat:session:" .. session)
 return redis.call("HGET", key, "n")
 `;
 
@@ -157,6 +169,13 @@ if old and old ~= name_key and redis.call("HGET", "chat:names", old) == user the
 redis.call("HSET", "chat:names", name_key, user)
 redis.call("HSET", key, "n", name, "k", name_key)
 return 1
+`;
+
+/** ARGV: userId. The user as { userId, session, name }, or nil: by id only (a name never stands for an id here). */
+export const USER_BY_ID = `
+local fields = redis.call("HMGET", "chat:user:" .. ARGV[1], "s", "n")
+if not fields[1] then return false end
+return { ARGV[1], fields[1], fields[2] }
 `;
 
 /** ARGV: a userId or a lower-cased name, as typed. The user as { userId, session, name }, or nil. */
