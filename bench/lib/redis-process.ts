@@ -9,11 +9,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { onExitCleanup } from "./children.ts";
 import { cpuSeconds, rssBytes } from "./proc-stats.ts";
-import { drain, killGroup, OutputTail } from "./server-process.ts";
+import { drain, killGroup, OutputTail, stopGroup } from "./server-process.ts";
 
 const READY_LINE = /Ready to accept connections/;
 const START_TIMEOUT_MS = 10_000;
-const STOP_GRACE_MS = 2000;
 /** Something else may take the free port between our probe and Redis binding it: then try another. */
 const START_ATTEMPTS = 3;
 
@@ -65,12 +64,7 @@ export class RedisProcess {
   }
 
   async stop(): Promise<void> {
-    if (!this.exited) {
-      killGroup(this.child.pid, "SIGTERM");
-      const timer = setTimeout(() => killGroup(this.child.pid, "SIGKILL"), STOP_GRACE_MS);
-      await this.child.exited;
-      clearTimeout(timer);
-    }
+    if (!this.exited) await stopGroup(this.child);
     rmSync(this.dir, { recursive: true, force: true });
     this.unregister();
   }

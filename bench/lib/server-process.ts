@@ -113,17 +113,20 @@ export class ServerProcess {
 
   /** SIGTERM to the whole process group, SIGKILL if it is still there after a grace period; then its database files go. */
   async stop(): Promise<void> {
-    if (!this.exited) {
-      killGroup(this.child.pid, "SIGTERM");
-      const timer = setTimeout(() => killGroup(this.child.pid, "SIGKILL"), STOP_GRACE_MS);
-      await this.child.exited;
-      clearTimeout(timer);
-    }
+    if (!this.exited) await stopGroup(this.child);
     // A forked grandchild may survive its parent; the group kill reaches it too.
     killGroup(this.child.pid, "SIGKILL");
     removeDbFiles(this.dbPath);
     this.unregister();
   }
+}
+
+/** SIGTERM to a child's process group, SIGKILL if it is still there after STOP_GRACE_MS; resolves when it exited. */
+export async function stopGroup(child: { pid: number; exited: Promise<number> }): Promise<void> {
+  killGroup(child.pid, "SIGTERM");
+  const timer = setTimeout(() => killGroup(child.pid, "SIGKILL"), STOP_GRACE_MS);
+  await child.exited;
+  clearTimeout(timer);
 }
 
 export function killGroup(pid: number, signal: NodeJS.Signals): void {
