@@ -26,6 +26,7 @@ const rooms = byId<HTMLUListElement>("rooms");
 const people = byId<HTMLUListElement>("people");
 
 let session: WebSession | undefined;
+const SESSION_KEY = "chat-session";
 const view = new ChatView(
   {
     log: byId("messages"),
@@ -44,6 +45,9 @@ const view = new ChatView(
 // On a phone the people list starts folded, so the messages get the screen.
 if (window.matchMedia("(max-width: 720px)").matches) byId<HTMLDetailsElement>("people-panel").open = false;
 connectName.value = localStorage.getItem("chat-name") ?? "";
+// A reloaded tab comes back as the same user, in the same rooms: its session is kept
+// per tab (sessionStorage), so two tabs are still two users unless told otherwise.
+if (sessionStorage.getItem(SESSION_KEY) !== null) connect(connectName.value, undefined);
 
 connectForm.addEventListener("submit", (event) => {
   event.preventDefault();
@@ -64,7 +68,13 @@ function connect(name: string, room: string | undefined): void {
   view.reset();
   session = new WebSession(
     // A token for a server that requires one comes with the page's address: /?token=…
-    { pageUrl: location.href, name: name === "" ? undefined : name, room, token: new URLSearchParams(location.search).get("token") ?? undefined },
+    {
+      pageUrl: location.href,
+      name: name === "" ? undefined : name,
+      room,
+      token: new URLSearchParams(location.search).get("token") ?? undefined,
+      session: sessionStorage.getItem(SESSION_KEY) ?? undefined,
+    },
     {
       onStatus: (text, live) => view.status(text, live),
       onMessages: (messages, older) => view.messages(messages, older),
@@ -74,6 +84,7 @@ function connect(name: string, room: string | undefined): void {
         if (chatScreen.hidden && session?.state.self !== undefined) showChat();
         view.render();
       },
+      onSession: (secret) => (secret === undefined ? sessionStorage.removeItem(SESSION_KEY) : sessionStorage.setItem(SESSION_KEY, secret)),
       onEnd: (text) => {
         session = undefined;
         chatScreen.hidden = true;

@@ -22,6 +22,8 @@ export interface SessionEvents {
   onChange(): void;
   /** The session is over (the user quit, or the server could not be reached at all). */
   onEnd(text: string): void;
+  /** The session secret to resume with after a reload of the page (undefined: forget it, the user quit). */
+  onSession?(session: string | undefined): void;
 }
 
 export interface SessionOptions {
@@ -31,6 +33,8 @@ export interface SessionOptions {
   room?: string | undefined;
   /** For a server started with --auth-secret: browsers cannot set headers on a WebSocket, so it goes in the query. */
   token?: string | undefined;
+  /** A session to resume: the page's own before it was reloaded. */
+  session?: string | undefined;
 }
 
 /** The upgrade URL: same host as the page, ws: or wss: to match http: or https:. */
@@ -64,6 +68,7 @@ export class WebSession {
   private moving: string | undefined;
 
   constructor(private readonly options: SessionOptions, private readonly events: SessionEvents) {
+    this.session = options.session;
     this.connection = new ChatConnection(
       () => {
         this.askedSession = this.session;
@@ -126,6 +131,7 @@ export class WebSession {
 
   async quit(): Promise<void> {
     this.input.length = 0;
+    this.events.onSession?.(undefined);
     await this.connection.close();
   }
 
@@ -159,7 +165,11 @@ export class WebSession {
     if (welcome !== undefined) {
       const fresh = welcome.session !== this.askedSession;
       this.session = welcome.session;
+      this.events.onSession?.(welcome.session);
       if (this.reconnected) this.resume(roomsBefore, selfBefore?.userId !== welcome.userId);
+      // Resumed on a page that has shown nothing yet (it was reloaded): joining each of
+      // its rooms again brings their recent messages and who is there.
+      else if (!fresh) for (const room of welcome.rooms) this.connection.send({ type: "join", room });
       this.catchingUp = fresh ? welcome.rooms[0] : undefined;
       this.ready = this.catchingUp === undefined;
       // A fresh connection is told nobody's presence for its first room: ask.
