@@ -9,9 +9,8 @@ import type { BenchOptions } from "../lib/options.ts";
 import { oursSpec } from "../lib/servers.ts";
 import { latencyLoadFigures, measureLatency, type LatencyMeasured } from "./latency.ts";
 import {
-  connectLayout,
+  connectOneRoom,
   figure,
-  SETTLE_QUIET_MS,
   type Figure,
   type Scenario,
   type ScenarioContext,
@@ -19,7 +18,6 @@ import {
 } from "./scenario.ts";
 import { measureThroughput, throughputFigures, type ThroughputMeasured } from "./throughput.ts";
 
-const CONNECT_TIMEOUT_MS = 30_000;
 /** Node rows in the table: as many as the largest cluster measured. */
 const MAX_NODES = 2;
 const MiB = 1024 * 1024;
@@ -93,10 +91,8 @@ export const clusterScenario: Scenario = {
   ],
 
   async run(context: ScenarioContext): Promise<ScenarioOutcome> {
-    const { generator, options } = context;
-    const connected = await connectLayout(context, { totalClients: options.clients, roomSize: 0 }, CONNECT_TIMEOUT_MS);
+    const connected = await connectOneRoom(context);
     if (connected.note !== undefined) return { figures: figures(undefined), notes: [connected.note] };
-    await generator.settle(SETTLE_QUIET_MS, 10_000);
     const throughput = await measureThroughput(context);
     // Rounds end with every message delivered, so the open loop starts on a quiet server.
     const latency = await measureLatency(context);

@@ -4,13 +4,12 @@
 // is also the cluster scenario's second phase.
 import { summarizeLatencies } from "../lib/stats.ts";
 import {
-  connectLayout,
+  connectOneRoom,
   cpuFigures,
   figure,
   latencyFigures,
   lostCount,
   sendLagP99Ms,
-  SETTLE_QUIET_MS,
   withCpuWindow,
   type Figure,
   type Scenario,
@@ -20,7 +19,6 @@ import {
 import type { LatencySummary } from "../lib/stats.ts";
 import type { CpuWindow } from "./scenario.ts";
 
-const CONNECT_TIMEOUT_MS = 30_000;
 /** How long after the last send a delivery may still arrive before it counts as lost. */
 const DRAIN_TIMEOUT_MS = 5_000;
 
@@ -50,10 +48,8 @@ export const latencyScenario: Scenario = {
   mainFigure: "p99Ms",
 
   async run(context: ScenarioContext): Promise<ScenarioOutcome> {
-    const { generator, options } = context;
-    const connected = await connectLayout(context, { totalClients: options.clients, roomSize: 0 }, CONNECT_TIMEOUT_MS);
+    const connected = await connectOneRoom(context);
     if (connected.note !== undefined) return { figures: latencyLoadFigures(undefined), notes: [connected.note] };
-    await generator.settle(SETTLE_QUIET_MS, 10_000);
     const { measured, notes } = await measureLatency(context);
     return { figures: latencyLoadFigures(measured), notes };
   },

@@ -92,6 +92,17 @@ export async function connectLayout(
   return outcome;
 }
 
+/**
+ * The start of the one-room scenarios (throughput, latency, cluster): options.clients
+ * clients in one room, connected within 30 s, then quiet (unless the outcome has a note
+ * saying why not all of them connected).
+ */
+export async function connectOneRoom(context: ScenarioContext): Promise<ConnectOutcome> {
+  const connected = await connectLayout(context, { totalClients: context.options.clients, roomSize: 0 }, 30_000);
+  if (connected.note === undefined) await context.generator.settle(SETTLE_QUIET_MS, 10_000);
+  return connected;
+}
+
 export interface CpuWindow {
   generator: CpuUse;
   /** Server process tree, % of one core; in a cluster, every node's together. */

@@ -3,11 +3,10 @@
 // the figure is deliveries the server actually completed, not frames queued. The
 // measurement itself (measureThroughput) is also the cluster scenario's first phase.
 import {
-  connectLayout,
+  connectOneRoom,
   cpuFigures,
   figure,
   lostCount,
-  SETTLE_QUIET_MS,
   withCpuWindow,
   type CpuWindow,
   type Figure,
@@ -16,7 +15,6 @@ import {
   type ScenarioOutcome,
 } from "./scenario.ts";
 
-const CONNECT_TIMEOUT_MS = 30_000;
 const ROUND_TIMEOUT_MS = 10_000;
 
 export interface ThroughputMeasured {
@@ -47,10 +45,8 @@ export const throughputScenario: Scenario = {
   mainFigure: "deliveriesPerSecond",
 
   async run(context: ScenarioContext): Promise<ScenarioOutcome> {
-    const { generator, options } = context;
-    const connected = await connectLayout(context, { totalClients: options.clients, roomSize: 0 }, CONNECT_TIMEOUT_MS);
+    const connected = await connectOneRoom(context);
     if (connected.note !== undefined) return { figures: throughputFigures(undefined), notes: [connected.note] };
-    await generator.settle(SETTLE_QUIET_MS, 10_000);
     const { measured, notes } = await measureThroughput(context);
     return { figures: throughputFigures(measured), notes };
   },
