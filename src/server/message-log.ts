@@ -29,6 +29,8 @@ export class MessageLog<S> {
   private senders: Sender<S>[] = [];
   /** Refs in the current batch, with later senders of the same ref waiting for its id. */
   private inflight = new Map<string, Sender<S>[]>();
+  /** The same for the batch being stored: its refs are not in the store until it is. */
+  private storingRefs = new Map<string, Sender<S>[]>();
   private scheduled = false;
   /** The batch being stored, if any. */
   private storing: Promise<void> | undefined;
@@ -39,7 +41,7 @@ export class MessageLog<S> {
   submit(room: string, userId: string, name: string, content: string, ref: string | undefined, sender: S): void {
     if (ref !== undefined) {
       const key = refKey(userId, ref);
-      const waiting = this.inflight.get(key);
+      const waiting = this.inflight.get(key) ?? this.storingRefs.get(key);
       if (waiting !== undefined) {
         // Same ref twice in one turn: one message, both told its id.
         waiting.push({ sender, ref });
@@ -83,6 +85,7 @@ export class MessageLog<S> {
     this.senders = [];
     this.inflight = new Map();
     if (drafts.length === 0) return;
+    this.storingRefs = inflight;
 
     let stored: StoredMessage[];
     const started = performance.now();
@@ -90,11 +93,13 @@ export class MessageLog<S> {
       stored = await this.options.store.append(drafts);
       this.options.onCommitted?.(stored.length, (performance.now() - started) / 1000);
     } catch (error) {
+      this.storingRefs = new Map();
       this.options.onStoreError(error);
       const refused = [...senders, ...[...inflight.values()].flat()];
       for (const { sender, ref } of refused) this.options.fail(sender, ref, "unavailable", "the message could not be stored; send it again");
       return;
     }
+    this.storingRefs = new Map();
     for (let i = 0; i < stored.length; i++) {
       const message = stored[i]!;
       // Serialised once, by the store, without the ref (which stays private to its sender).

@@ -58,6 +58,25 @@ describe("MessageLog", () => {
     expect(told).toEqual(["first ack lobby:1", "same turn ack lobby:1", "later ack lobby:1"]);
   });
 
+  test("a ref sent again while its batch is still being stored is acked with that id, stored once", async () => {
+    const memory = createMemoryHistory({ historyLimit: 100 });
+    // A store that commits later (SQLite's writer thread, Redis): held until released.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const store: HistoryStore = { ...memory, append: async (drafts) => { await held; return memory.append(drafts); } };
+    const { log, published, told, submitter } = setup(store);
+    log.submit("lobby", "User-a", "ann", "once", "r1", submitter("first"));
+    const first = log.flush();
+    await Bun.sleep(0);
+    log.submit("lobby", "User-a", "ann", "once", "r1", submitter("resent"));
+    const second = log.flush();
+    release();
+    await Promise.all([first, second]);
+    expect(published).toHaveLength(1);
+    expect(memory.recent("lobby", 10)).toHaveLength(1);
+    expect(told).toEqual(["first ack lobby:1", "resent ack lobby:1"]);
+  });
+
   test("the same ref from another user is another message", async () => {
     const { log, published, submitter } = setup();
     log.submit("lobby", "User-a", "ann", "x", "r1", submitter("ann"));

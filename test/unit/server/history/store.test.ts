@@ -188,11 +188,47 @@ describe("sqlite file", () => {
     store.close();
   });
 
+  test("one batch of a room, stored as several chunks, reads back whole and is cut at the limit", async () => {
+    const store = createSqliteHistory(path.join(dir, "chunks.db"), { historyLimit: 100 });
+    await store.append(Array.from({ length: 150 }, (_, i) => draft("big", `b${i + 1}`)));
+    await store.append([draft("big", "b151", "last-ref")]);
+    expect(store.lastId("big")).toBe(151);
+    expect(ids(store.recent("big", 3))).toEqual([149, 150, 151]);
+    const replay = store.after("big", 0, 1000);
+    expect(ids(replay.messages)).toEqual(Array.from({ length: 100 }, (_, i) => i + 52));
+    expect(replay.missed).toBe(51);
+    const page = store.before("big", 66, 5);
+    expect(page.messages.map((m) => m.content)).toEqual(["b61", "b62", "b63", "b64", "b65"]);
+    const oldest = store.before("big", 54, 5);
+    expect([ids(oldest.messages), oldest.complete]).toEqual([[52, 53], true]);
+    expect(store.findRef("User-aaaaa", "last-ref")).toEqual({ room: "big", id: 151 });
+    store.close();
+  });
+
+  test("a database from schema 2 (a row per message) is migrated on open", async () => {
+    const file = path.join(dir, "v2.db");
+    const old = new Database(file, { create: true });
+    const frame = (id: number, content: string) => JSON.stringify({ type: "message", id, room: "lobby", userId: "User-aaaaa", name: "alice", content, timestamp: "2026-01-01T00:00:00.000Z" });
+    old.exec(`CREATE TABLE messages (room TEXT NOT NULL, id INTEGER NOT NULL, user_id TEXT NOT NULL, ref TEXT, frame TEXT NOT NULL,
+      PRIMARY KEY (room, id)) WITHOUT ROWID;
+      CREATE INDEX messages_by_ref ON messages (user_id, ref) WHERE ref IS NOT NULL;
+      CREATE TABLE sessions (session TEXT PRIMARY KEY, user_id TEXT NOT NULL, name TEXT NOT NULL, rooms TEXT NOT NULL, saved_at INTEGER NOT NULL) WITHOUT ROWID;
+      PRAGMA user_version = 2;`);
+    old.run("INSERT INTO messages VALUES ('lobby', 7, 'User-aaaaa', 'r7', ?), ('lobby', 8, 'User-aaaaa', NULL, ?)", [frame(7, "seven"), frame(8, "line\nbreak")]);
+    old.close();
+    const store = createSqliteHistory(file, { historyLimit: 100 });
+    expect(store.recent("lobby", 10).map((m) => [m.id, m.content])).toEqual([[7, "seven"], [8, "line\nbreak"]]);
+    expect(store.findRef("User-aaaaa", "r7")).toEqual({ room: "lobby", id: 7 });
+    const [next] = await store.append([draft("lobby", "nine")]);
+    expect(next!.id).toBe(9);
+    store.close();
+  });
+
   test("a failed batch gives its ids again", async () => {
     const store = createSqliteHistory(":memory:", { historyLimit: 10 });
     await store.append([draft("f", "1")]);
     // A NOT NULL violation makes the transaction fail after the ids were handed out.
-    expect(() => store.append([draft("f", "2"), { ...draft("f", "3"), userId: null as unknown as string }])).toThrow();
+    expect(() => store.append([draft("f", "2"), { ...draft("f", "3", "r3"), userId: null as unknown as string }])).toThrow();
     expect(store.lastId("f")).toBe(1);
     const [next] = await store.append([draft("f", "2")]);
     expect(next!.id).toBe(2);
