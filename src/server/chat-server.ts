@@ -4,7 +4,7 @@
 import type { Server } from "bun";
 import { checkOrigin, ConnectionCaps, refusalResponse, type Refusal } from "./admission.ts";
 import { CloseCode, encode, timestamp } from "../protocol.ts";
-import { dropSlowReader, sendError, sendText, type ChatSocket, type ConnectionData } from "./connection.ts";
+import { dropSlowReader, sendError, sendText, type ChatSocket, type ConnectionAuth, type ConnectionData } from "./connection.ts";
 import { drive } from "./awaitable.ts";
 import { createLocalFanout, createRoomDelivery, type Fanout, type RoomDelivery } from "./fanout.ts";
 import { handleMessage, serially, type ChatContext } from "./handlers.ts";
@@ -120,7 +120,7 @@ export const defaultChatServerOptions = {
 } satisfies Partial<ChatServerOptions>;
 
 // Stands in for the user between the upgrade and `open`, where the real one is assigned.
-const PENDING_USER: UserRecord<ChatSocket> = Object.freeze({ userId: "", name: "", session: "", connections: new Set<ChatSocket>() });
+const PENDING_USER: UserRecord<ChatSocket> = Object.freeze({ userId: "", name: "", session: "", connections: Object.freeze([]) as unknown as ChatSocket[] });
 
 export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatServer {
   const options = { ...defaultChatServerOptions, ...input };
@@ -213,19 +213,18 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
     const data: ConnectionData = {
       connId: nextConnId++,
       remote,
-      requestedName: url.searchParams.get("name") ?? undefined,
-      requestedRoom: url.searchParams.get("room") ?? undefined,
-      requestedSession: url.searchParams.get("session") ?? undefined,
+      asked: url.search === "" ? undefined : {
+        name: url.searchParams.get("name") ?? undefined,
+        room: url.searchParams.get("room") ?? undefined,
+        session: url.searchParams.get("session") ?? undefined,
+      },
       user: PENDING_USER,
       rooms: [],
       alive: true,
       closing: undefined,
       bucket: options.rate > 0 ? new TokenBucket({ rate: options.rate, burst: options.burst }) : undefined,
       refusals: undefined,
-      authSub: auth?.sub,
-      authName: auth?.name,
-      authExpiresAt: auth?.expiresAtMs,
-      authTimer: undefined,
+      auth: auth === undefined ? undefined : { sub: auth.sub, name: auth.name, expiresAt: auth.expiresAtMs, timer: undefined },
       busy: undefined,
     };
     if (srv.upgrade(req, { data })) return undefined;
@@ -284,7 +283,7 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
       open(ws) {
         sockets.add(ws);
         caps.opened(ws.data.remote);
-        if (ws.data.authExpiresAt !== undefined) watchExpiry(ws);
+        if (ws.data.auth?.expiresAt !== undefined) watchExpiry(ws, ws.data.auth);
         serially(ctx, ws, () => drive(handleOpen(ctx, ws)), () => {
           // Without its user the connection is useless: the client reconnects later.
           ws.data.closing = "unavailable";
@@ -300,7 +299,7 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
       close(ws, code, reason) {
         sockets.delete(ws);
         caps.closed(ws.data.remote);
-        clearTimeout(ws.data.authTimer);
+        clearTimeout(ws.data.auth?.timer);
         serially(ctx, ws, () => drive(handleClose(ctx, ws, code, reason)), () => {});
       },
     },
@@ -309,12 +308,12 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
   deliverHere = createRoomDelivery(server, local, metrics, options.backpressureLimit);
 
   /** A token's `exp` holds during the connection too: when it passes, the socket is closed with 1008. */
-  function watchExpiry(ws: ChatSocket): void {
-    const left = (ws.data.authExpiresAt ?? 0) - Date.now();
+  function watchExpiry(ws: ChatSocket, auth: ConnectionAuth): void {
+    const left = (auth.expiresAt ?? 0) - Date.now();
     // setTimeout cannot wait longer than 2^31-1 ms (24.8 days): wait in steps.
-    ws.data.authTimer = setTimeout(() => {
+    auth.timer = setTimeout(() => {
       if (ws.data.closing !== undefined) return;
-      if (Date.now() < (ws.data.authExpiresAt ?? 0)) return watchExpiry(ws);
+      if (Date.now() < (auth.expiresAt ?? 0)) return watchExpiry(ws, auth);
       ws.data.closing = "auth_expired";
       metrics.authExpiredCloses++;
       ws.close(CloseCode.policy, "token expired");

@@ -12,7 +12,8 @@ export interface UserRecord<M> {
   name: string;
   /** Secret that lets another connection act as this user. */
   readonly session: string;
-  readonly connections: Set<M>;
+  /** An array, not a Set: one connection is the usual case, and a Set of one costs 256 bytes. */
+  readonly connections: M[];
 }
 
 /**
@@ -106,7 +107,7 @@ export function createLocalRooms<M>(random: () => number = Math.random): LocalRo
   return {
     createUser(session, wanted) {
       const userId = wanted !== undefined && !users.has(wanted) ? wanted : newUserId();
-      const user: UserRecord<M> = { userId, name: userId, session, connections: new Set() };
+      const user: UserRecord<M> = { userId, name: userId, session, connections: [] };
       users.set(userId, user);
       sessions.set(session, userId);
       return user;
@@ -124,16 +125,17 @@ export function createLocalRooms<M>(random: () => number = Math.random): LocalRo
     },
 
     attach(user, member) {
-      user.connections.add(member);
+      if (!user.connections.includes(member)) user.connections.push(member);
     },
 
     detach(user, member) {
-      user.connections.delete(member);
+      const at = user.connections.indexOf(member);
+      if (at >= 0) user.connections.splice(at, 1);
     },
 
     forget(user) {
       // Only the live record may release the id: a stale one must not evict its successor.
-      if (user.connections.size > 0 || users.get(user.userId) !== user) return false;
+      if (user.connections.length > 0 || users.get(user.userId) !== user) return false;
       users.delete(user.userId);
       sessions.delete(user.session);
       const key = user.name.toLowerCase();

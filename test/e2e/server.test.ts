@@ -181,11 +181,13 @@ describe("one server, several clients", () => {
     second.close();
   });
 
-  test("the connect and disconnect of a client are logged on stderr", async () => {
-    const client = await fresh("?name=grace");
+  test("with --log-level debug the connect and disconnect of a client are logged on stderr", async () => {
+    const server = await startServer(["--log-level", "debug"]);
+    const client = await TestClient.connect(`${server.url}?name=grace`);
+    await client.welcome();
     client.close();
-    await server.stderr.waitFor(/INFO\s+connect .*name=grace/);
-    await server.stderr.waitFor(/INFO\s+disconnect .*code=/);
+    await server.stderr.waitFor(/DEBUG\s+connect .*name=grace/);
+    await server.stderr.waitFor(/DEBUG\s+disconnect .*code=/);
   });
 
   test("a plain HTTP request is told to upgrade, except GET / which is the browser page", async () => {
@@ -312,11 +314,11 @@ describe("starting and stopping", () => {
   });
 
   test("--log-format json writes one JSON object per line", async () => {
-    const server = await startServer(["--log-format", "json"]);
+    const server = await startServer(["--log-format", "json", "--log-level", "debug"]);
     const client = await TestClient.connect(server.url);
     await client.welcome();
     const line = await server.stderr.waitFor('"event":"connect"');
-    expect(JSON.parse(line)).toMatchObject({ level: "info", event: "connect", rooms: "lobby" });
+    expect(JSON.parse(line)).toMatchObject({ level: "debug", event: "connect", rooms: "lobby" });
   });
 
   test("--help lists every option with its default", async () => {

@@ -244,5 +244,5 @@ export function createClusterFanout(
 }
 
 function nobody(userId: string): UserRecord<ChatSocket> {
-  return { userId, name: userId, session: "", connections: new Set() };
+  return { userId, name: userId, session: "", connections: [] };
 }

@@ -18,7 +18,7 @@ export function createClusterRooms(
   onStale: (error: unknown) => void,
 ): RoomRegistry<ChatSocket> {
   /** A user known to Redis but with no connection here (found for a direct message or a resume). */
-  const remote = (userId: string, session: string, name: string): User => ({ userId, session, name, connections: new Set() });
+  const remote = (userId: string, session: string, name: string): User => ({ userId, session, name, connections: [] });
   /**
    * Leaving and joining change this node first; Redis follows. When it cannot (it is
    * away, or slow), the change stands here, nothing is announced, and the node says

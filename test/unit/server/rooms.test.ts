@@ -31,7 +31,7 @@ describe("createUser", () => {
     const rooms = createLocalRooms<Conn>(digits(7).random);
     const user = rooms.createUser("secret");
     expect(user).toMatchObject({ userId: "User-77777", name: "User-77777", session: "secret" });
-    expect(user.connections.size).toBe(0);
+    expect(user.connections.length).toBe(0);
     expect(rooms.userCount()).toBe(1);
   });
 
@@ -100,7 +100,7 @@ describe("attach and detach", () => {
     const tab2 = conn("tab2");
     rooms.attach(user, tab1);
     rooms.attach(user, tab2);
-    expect(user.connections.size).toBe(2);
+    expect(user.connections.length).toBe(2);
     rooms.detach(user, tab1);
     expect(rooms.user(user.userId)).toBe(user);
     expect(rooms.userBySession("s")).toBe(user);
