@@ -17,7 +17,6 @@ import { silentLogger, type Logger } from "./log.ts";
 import { count, createMetrics, type Metrics } from "./metrics.ts";
 import { healthResponse, metricsText } from "./ops.ts";
 import { webPageDevelopment, webPageRoutes } from "./web-page.ts";
-import { TokenBucket } from "../rate-limit.ts";
 import { createLocalRooms, type LocalRoomRegistry, type RoomRegistry, type UserRecord } from "./rooms.ts";
 
 export interface ChatServerOptions {
@@ -222,7 +221,7 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
       rooms: [],
       alive: true,
       closing: undefined,
-      bucket: options.rate > 0 ? new TokenBucket({ rate: options.rate, burst: options.burst }) : undefined,
+      bucket: undefined,
       refusals: undefined,
       auth: auth === undefined ? undefined : { sub: auth.sub, name: auth.name, expiresAt: auth.expiresAtMs, timer: undefined },
       busy: undefined,
@@ -257,7 +256,7 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
           headers: { upgrade: "websocket" },
         });
       }
-      const remote = srv.requestIP(req)?.address ?? "unknown";
+      const remote = caps.intern(srv.requestIP(req)?.address ?? "unknown");
       if (shuttingDown) return refuse({ status: 503, reason: "server is shutting down" }, remote);
       const refusal = checkOrigin(req, { allowed: options.origins }) ?? caps.check(remote);
       if (refusal !== undefined) return refuse(refusal, remote);

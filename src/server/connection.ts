@@ -22,7 +22,11 @@ export interface ConnectionData {
   alive: boolean;
   /** Set once the socket is being torn down, so it is counted and logged once. */
   closing: "slow_reader" | "heartbeat" | "shutdown" | "flood" | "auth_expired" | "unavailable" | undefined;
-  /** The rate limit (undefined when off) and, once it has refused something, the refusals. */
+  /**
+   * The rate limit, made at the first frame (a bucket made then is full, as one made at
+   * connect would be by then, and an idle connection never needs one); undefined
+   * while there was none or with no limit. Once it has refused something, the refusals.
+   */
   bucket: TokenBucket | undefined;
   refusals: RefusalCounter | undefined;
   /** With authentication: who the token says this is. */

@@ -15,7 +15,7 @@ import type { Fanout } from "./fanout.ts";
 import { ack, onHistory, onJoin, onLeave, onNick, onWho, persistSession } from "./membership.ts";
 import type { MessageLog } from "./message-log.ts";
 import { count, type Metrics } from "./metrics.ts";
-import { RefusalCounter } from "../rate-limit.ts";
+import { RefusalCounter, TokenBucket } from "../rate-limit.ts";
 import type { RoomRegistry } from "./rooms.ts";
 
 export interface ChatContext {
@@ -112,7 +112,11 @@ export function handleMessage(ctx: ChatContext, ws: ChatSocket, message: string 
  */
 function withinRate(ctx: ChatContext, ws: ChatSocket, ref: string | undefined): boolean {
   const data = ws.data;
-  if (data.bucket === undefined || data.bucket.take()) return true;
+  if (data.bucket === undefined) {
+    if (ctx.limits.rate <= 0) return true;
+    data.bucket = new TokenBucket({ rate: ctx.limits.rate, burst: ctx.limits.burst });
+  }
+  if (data.bucket.take()) return true;
   ctx.metrics.rateLimited++;
   data.refusals ??= new RefusalCounter(FLOOD_REFUSALS, FLOOD_WINDOW_MS);
   if (data.refusals.record() && data.closing === undefined) {
