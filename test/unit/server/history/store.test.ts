@@ -224,6 +224,27 @@ describe("sqlite file", () => {
     store.close();
   });
 
+  test("a database from schema 3 (chunks keyed by room) is migrated on open", async () => {
+    const file = path.join(dir, "v3.db");
+    const old = new Database(file, { create: true });
+    const frame = (id: number) => JSON.stringify({ type: "message", id, room: "lobby", userId: "User-aaaaa", name: "alice", content: `m${id}`, timestamp: "2026-01-01T00:00:00.000Z" });
+    old.exec(`CREATE TABLE chunks (room TEXT NOT NULL, first_id INTEGER NOT NULL, last_id INTEGER NOT NULL, frames TEXT NOT NULL,
+      PRIMARY KEY (room, first_id)) WITHOUT ROWID;
+      CREATE TABLE refs (user_id TEXT NOT NULL, ref TEXT NOT NULL, room TEXT NOT NULL, id INTEGER NOT NULL, PRIMARY KEY (user_id, ref)) WITHOUT ROWID;
+      CREATE INDEX refs_by_room ON refs (room, id);
+      CREATE TABLE sessions (session TEXT PRIMARY KEY, user_id TEXT NOT NULL, name TEXT NOT NULL, rooms TEXT NOT NULL, saved_at INTEGER NOT NULL) WITHOUT ROWID;
+      PRAGMA user_version = 3;`);
+    old.run("INSERT INTO chunks VALUES ('lobby', 1, 2, ?), ('lobby', 3, 3, ?)", [`${frame(1)}\n${frame(2)}`, frame(3)]);
+    old.run("INSERT INTO refs VALUES ('User-aaaaa', 'r2', 'lobby', 2)");
+    old.close();
+    const store = createSqliteHistory(file, { historyLimit: 100 });
+    expect(store.recent("lobby", 10).map((m) => m.content)).toEqual(["m1", "m2", "m3"]);
+    expect(store.findRef("User-aaaaa", "r2")).toEqual({ room: "lobby", id: 2 });
+    const [next] = await store.append([draft("lobby", "m4")]);
+    expect(next!.id).toBe(4);
+    store.close();
+  });
+
   test("a failed batch gives its ids again", async () => {
     const store = createSqliteHistory(":memory:", { historyLimit: 10 });
     await store.append([draft("f", "1")]);
