@@ -43,7 +43,7 @@ export class MessageLog<S> {
       const key = refKey(userId, ref);
       const waiting = this.inflight.get(key) ?? this.storingRefs.get(key);
       if (waiting !== undefined) {
-        // Same ref twice in one turn: one message, both told its id.
+        // Same ref again in this turn, or while its batch is being stored: one message, both told its id.
         waiting.push({ sender, ref });
         return;
       }

@@ -75,8 +75,9 @@ export function createSqliteHistory(file: string, options: HistoryOptions): Loca
   const selectLastId = db.prepare<{ last_id: number }, { room: string }>(
     "SELECT last_id FROM chunks WHERE room = $room ORDER BY first_id DESC LIMIT 1",
   );
-  const selectNewest = db.prepare<ChunkRow, { room: string; since: number; before: number }>(
-    "SELECT first_id, frames FROM chunks WHERE room = $room AND first_id < $before AND last_id > $since ORDER BY first_id DESC",
+  // Every chunk this finds holds at least one message in (since, before): `limit` chunks are enough.
+  const selectNewest = db.prepare<ChunkRow, { room: string; since: number; before: number; limit: number }>(
+    "SELECT first_id, frames FROM chunks WHERE room = $room AND first_id < $before AND last_id > $since ORDER BY first_id DESC LIMIT $limit",
   );
   const selectByRef = db.prepare<{ room: string; id: number }, { userId: string; ref: string }>(
     "SELECT room, id FROM refs WHERE user_id = $userId AND ref = $ref",
@@ -135,7 +136,7 @@ export function createSqliteHistory(file: string, options: HistoryOptions): Loca
     const found: StoredMessage[] = [];
     if (limit <= 0) return found;
     // Newest chunk first; within a chunk, newest frame first.
-    for (const chunk of selectNewest.iterate({ room, since: floor, before })) {
+    for (const chunk of selectNewest.all({ room, since: floor, before, limit })) {
       const frames = chunk.frames.split("\n");
       for (let i = frames.length - 1; i >= 0; i--) {
         const id = chunk.first_id + i;
