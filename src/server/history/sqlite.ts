@@ -49,7 +49,7 @@ const SCHEMA_2_MESSAGES = `
 
 /** Most messages in one chunk: a read of the newest few parses at most one chunk's worth. */
 const CHUNK_MESSAGES = 64;
-/** How many chunks stored into a room between two prunes: pruning is one indexed range delete. */
+/** How many batches stored into a room between two prunes: pruning is one indexed range delete. */
 const PRUNE_EVERY = 64;
 /** The newest messages of a room kept in memory: every new connection asks for them. */
 const TAIL = 50;
