@@ -119,7 +119,7 @@ export const defaultChatServerOptions = {
 } satisfies Partial<ChatServerOptions>;
 
 // Stands in for the user between the upgrade and `open`, where the real one is assigned.
-const PENDING_USER: UserRecord<ChatSocket> = Object.freeze({ userId: "", name: "", session: "", connections: Object.freeze([]) as unknown as ChatSocket[] });
+const PENDING_USER: UserRecord<ChatSocket> = Object.freeze({ userId: "", name: "", session: "", connections: Object.freeze([]) });
 
 export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatServer {
   const options = { ...defaultChatServerOptions, ...input };

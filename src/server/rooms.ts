@@ -12,8 +12,13 @@ export interface UserRecord<M> {
   name: string;
   /** Secret that lets another connection act as this user. */
   readonly session: string;
-  /** An array, not a Set: one connection is the usual case, and a Set of one costs 256 bytes. */
-  readonly connections: M[];
+  /**
+   * An array, not a Set: one connection is the usual case, and a Set of one costs 256
+   * bytes. Replaced, never spliced, when a connection goes: a send to a user's tabs can
+   * close a slow one (and Bun runs the close handler inside), and a loop over the old
+   * array must still reach the others.
+   */
+  connections: readonly M[];
 }
 
 /**
@@ -125,12 +130,11 @@ export function createLocalRooms<M>(random: () => number = Math.random): LocalRo
     },
 
     attach(user, member) {
-      if (!user.connections.includes(member)) user.connections.push(member);
+      if (!user.connections.includes(member)) user.connections = [...user.connections, member];
     },
 
     detach(user, member) {
-      const at = user.connections.indexOf(member);
-      if (at >= 0) user.connections.splice(at, 1);
+      if (user.connections.includes(member)) user.connections = user.connections.filter((m) => m !== member);
     },
 
     forget(user) {

@@ -93,6 +93,22 @@ describe("looking users up", () => {
 });
 
 describe("attach and detach", () => {
+  test("a connection detached while a loop goes over its user's connections does not hide the others from it", () => {
+    const rooms = createLocalRooms<Conn>(mulberry32(6));
+    const user = rooms.createUser("s");
+    const tabs = [conn("tab1"), conn("tab2"), conn("tab3")];
+    for (const tab of tabs) rooms.attach(user, tab);
+    const reached: Conn[] = [];
+    // As a send to a slow first tab closes it, and its close handler detaches it.
+    for (const tab of user.connections) {
+      reached.push(tab);
+      if (tab === tabs[0]) rooms.detach(user, tab);
+    }
+    expect(reached).toEqual(tabs);
+    expect(user.connections).toEqual(tabs.slice(1));
+  });
+
+
   test("a user lives while any of its connections does", () => {
     const rooms = createLocalRooms<Conn>(mulberry32(5));
     const user = rooms.createUser("s");
