@@ -1,9 +1,15 @@
-// History in SQLite (bun:sqlite): WAL mode, prepared statements, one transaction per
-// batch. synchronous=NORMAL: a committed batch survives a crash of this process (the
-// WAL is in the OS's hands); a power cut may lose the last batches.
+// History in SQLite (bun:sqlite): WAL mode, prepared statements. A batch is stored
+// first in the pending journal beside the database (journal.ts: one write(2) per
+// event-loop turn), and the database takes the journal over in large transactions:
+// after INGEST_MESSAGES messages, INGEST_DELAY_MS after the first pending one, before
+// any read of the database, and on close; on open, whatever a crash left in the
+// journal goes in first. Both survive a crash of this process (the journal and the
+// WAL, synchronous=NORMAL, are in the OS's hands); a power cut may lose the last
+// batches. `:memory:` has no journal: each batch is its own transaction.
 import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
+import { Journal } from "./journal.ts";
 import { publicJson, type DraftMessage, type HistoryOptions, type LocalHistoryStore, type Page, type Replay, type StoredMessage, type StoredSession } from "./store.ts";
 
 interface ChunkRow {
@@ -49,8 +55,14 @@ const SCHEMA_2_MESSAGES = `
 
 /** Most messages in one chunk: a read of the newest few parses at most one chunk's worth. */
 const CHUNK_MESSAGES = 64;
-/** How many batches stored into a room between two prunes: pruning is one indexed range delete. */
+/** Messages stored into a room between two prunes (at least; a quarter of the limit if more): one indexed range delete each. */
 const PRUNE_EVERY = 64;
+/** Pending messages that make the database take the journal over at once. */
+const INGEST_MESSAGES = 4096;
+/** How long a pending message waits at most for the database to take it. */
+const INGEST_DELAY_MS = 200;
+/** Batches this large skip the journal (see `store`). */
+const DIRECT_MESSAGES = 32;
 /** The newest messages of a room kept in memory: every new connection asks for them. */
 const TAIL = 50;
 /** Rooms whose tail is kept; the least recently used is dropped past this. */
@@ -95,6 +107,7 @@ export function createSqliteHistory(file: string, options: HistoryOptions): Loca
   const tails = new Map<string, StoredMessage[]>();
   const tailSize = Math.min(TAIL, options.historyLimit);
   const sincePrune = new Map<string, number>();
+  const pruneEvery = Math.max(PRUNE_EVERY, Math.ceil(options.historyLimit / 4));
   const lastId = (room: string) => {
     let id = lastIds.get(room);
     if (id === undefined) {
@@ -118,8 +131,8 @@ export function createSqliteHistory(file: string, options: HistoryOptions): Loca
         const chunk = list.slice(i, i + CHUNK_MESSAGES);
         insertChunk.run(room, chunk[0]!.id, chunk[chunk.length - 1]!.id, chunk.map((m) => m.json).join("\n"));
       }
-      const count = (sincePrune.get(room) ?? 0) + 1;
-      if (count >= PRUNE_EVERY) {
+      const count = (sincePrune.get(room) ?? 0) + list.length;
+      if (count >= pruneEvery) {
         const upTo = list[list.length - 1]!.id - options.historyLimit;
         pruneChunks.run({ room, upTo });
         pruneRefs.run({ room, upTo });
@@ -130,8 +143,84 @@ export function createSqliteHistory(file: string, options: HistoryOptions): Loca
     }
   });
 
+  // Messages in the journal and not yet in the database, with the refs among them.
+  let journal: Journal | undefined;
+  let pending: StoredMessage[] = [];
+  const pendingRefs = new Map<string, { room: string; id: number }>();
+  let ingestTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Why the database last refused the journal; appends are refused until it takes it. */
+  let ingestError: unknown;
+
+  /** The database takes every pending message, in one transaction; the journal is emptied. */
+  const ingest = () => {
+    if (pending.length > 0) appendBatch(pending);
+    taken();
+  };
+  /** Everything pending is in the database. */
+  const taken = () => {
+    clearTimeout(ingestTimer);
+    ingestTimer = undefined;
+    ingestError = undefined;
+    if (pending.length === 0) return;
+    pending = [];
+    pendingRefs.clear();
+    // Should this fail, the lines left are in the database: recovery skips them by id.
+    journal!.clear();
+  };
+  /**
+   * Stores a batch. A small one is written to the journal, for the database to take
+   * later with thousands of others. A large one goes straight into the database with
+   * whatever is pending (which must be there first: recovery skips journal lines below
+   * the database's last id): a commit's fixed cost shared by that many messages is less
+   * than the journal's extra copy of them.
+   */
+  const store = (messages: StoredMessage[]) => {
+    if (journal === undefined) return appendBatch(messages);
+    if (messages.length >= DIRECT_MESSAGES) {
+      appendBatch(pending.length === 0 ? messages : pending.concat(messages));
+      return taken();
+    }
+    journal.append(messages);
+    for (const m of messages) {
+      pending.push(m);
+      if (m.ref !== undefined) pendingRefs.set(refKey(m.userId, m.ref), { room: m.room, id: m.id });
+    }
+    if (pending.length >= INGEST_MESSAGES) ingestSoon();
+    else if (ingestTimer === undefined) {
+      ingestTimer = setTimeout(ingestSoon, INGEST_DELAY_MS);
+      // Pending messages never keep the process alive: the journal keeps them.
+      ingestTimer.unref();
+    }
+  };
+  const ingestSoon = () => {
+    try {
+      ingest();
+    } catch (error) {
+      ingestError = error;
+    }
+  };
+
+  if (file !== ":memory:") {
+    const opened = Journal.open(`${file}-pending`);
+    journal = opened.journal;
+    // What a crash left: lines the database already took (a crash between its commit
+    // and emptying the journal) are skipped; the rest must follow on, id by id.
+    const next = new Map<string, number>();
+    const left = opened.messages.filter((m) => {
+      const last = next.get(m.room) ?? lastId(m.room);
+      if (m.id <= last) return false;
+      if (m.id !== last + 1) throw new Error(`${journal!.file}: message ${m.id} of #${m.room} does not follow ${last}`);
+      next.set(m.room, m.id);
+      return true;
+    });
+    if (left.length > 0) appendBatch(left);
+    for (const [room, id] of next) lastIds.set(room, id);
+    journal.clear();
+  }
+
   /** Newest `limit` messages in (since, before), returned oldest first, cut to what retention keeps. */
   const newest = (room: string, since: number, before: number, limit: number): StoredMessage[] => {
+    ingest();
     const floor = Math.max(since, lastId(room) - options.historyLimit);
     const found: StoredMessage[] = [];
     if (limit <= 0) return found;
@@ -155,6 +244,8 @@ export function createSqliteHistory(file: string, options: HistoryOptions): Loca
 
     append(drafts: DraftMessage[]) {
       if (drafts.length === 0) return [];
+      // Throws again while the database still refuses the journal: nothing more is accepted.
+      if (ingestError !== undefined) ingest();
       // Ids are given from the cache, then committed; if the commit throws, the cache is
       // put back so the ids are given again (nobody has seen them).
       const before = new Map<string, number>();
@@ -167,7 +258,7 @@ export function createSqliteHistory(file: string, options: HistoryOptions): Loca
         return message;
       });
       try {
-        appendBatch(messages);
+        store(messages);
       } catch (error) {
         for (const [room, id] of before) lastIds.set(room, id);
         throw error;
@@ -206,7 +297,11 @@ export function createSqliteHistory(file: string, options: HistoryOptions): Loca
       return { messages: complete ? messages : messages.slice(1), complete };
     },
 
-    findRef: (userId, ref) => selectByRef.get({ userId, ref }) ?? undefined,
+    findRef(userId, ref) {
+      const found = pendingRefs.get(refKey(userId, ref)) ?? selectByRef.get({ userId, ref }) ?? undefined;
+      // A ref is kept as long as its message: beyond the history limit it is forgotten, pruned yet or not.
+      return found !== undefined && found.id > lastId(found.room) - options.historyLimit ? found : undefined;
+    },
 
     saveSession(s: StoredSession) {
       upsertSession.run({ session: s.session, userId: s.userId, name: s.name, rooms: JSON.stringify(s.rooms), savedAt: s.savedAt });
@@ -221,6 +316,9 @@ export function createSqliteHistory(file: string, options: HistoryOptions): Loca
 
     close() {
       checkpointer?.terminate();
+      // Should the database refuse them now, the journal keeps them for the next open.
+      ingestSoon();
+      journal?.close();
       // One last checkpoint so the database file is whole without its WAL.
       if (file !== ":memory:") db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
       db.close();
@@ -234,6 +332,10 @@ function startCheckpointer(file: string): Worker {
   // A background helper must not keep the process alive.
   worker.unref();
   return worker;
+}
+
+function refKey(userId: string, ref: string): string {
+  return `${userId}\u0000${ref}`;
 }
 
 /** A stored frame as a message (without its ref: only findRef needs refs). */
