@@ -340,15 +340,24 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
     clearTimeout(sessionSweep);
     // What was accepted is stored and published before anyone is told to go.
     await messages.flush();
-    // Everyone may come back to the next run of this server within the grace period.
-    for (const ws of sockets) persistSession(ctx, ws.data.user, ws.data.rooms);
     const notice = encode({ type: "system", event: "shutdown", content: "Server is shutting down", timestamp: timestamp() });
-    for (const ws of sockets) {
-      ws.data.closing = "shutdown";
-      sendText(ws, notice, metrics, "system");
-      ws.close(CloseCode.goingAway, "server shutting down");
+    const closeAll = () => {
+      // Everyone may come back to the next run of this server within the grace period.
+      for (const ws of sockets) persistSession(ctx, ws.data.user, ws.data.rooms);
+      for (const ws of sockets) {
+        ws.data.closing = "shutdown";
+        sendText(ws, notice, metrics, "system");
+        ws.close(CloseCode.goingAway, "server shutting down");
+      }
+    };
+    // Bun runs each close handler inside close(), so every socket is gone after closeAll,
+    // and the sessions it and the close handlers save are one transaction.
+    try {
+      if (history.batch === undefined) closeAll();
+      else history.batch(closeAll);
+    } catch (error) {
+      log.error("session_store_failed", { message: String(error) });
     }
-    // Bun runs each close handler inside close(), so every socket is gone by now.
     await Bun.sleep(options.shutdownLingerMs);
     await server.stop(true);
     for (const { timer } of ctx.away.values()) clearTimeout(timer);

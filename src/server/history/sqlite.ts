@@ -313,6 +313,7 @@ export function createSqliteHistory(file: string, options: HistoryOptions): Loca
     },
     deleteSession: (session) => void removeSession.run({ session }),
     deleteSessionsBefore: (time) => void removeSessionsBefore.run({ time }),
+    batch: (work) => db.transaction(work)(),
 
     close() {
       checkpointer?.terminate();

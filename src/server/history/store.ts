@@ -90,6 +90,11 @@ export interface HistoryStore {
   deleteSession(session: string): Awaitable<void>;
   /** Forgets sessions saved before a time: those whose grace period ran out while no server watched. */
   deleteSessionsBefore(time: number): Awaitable<void>;
+  /**
+   * Runs `work` with the writes it makes in one transaction, where the store has them
+   * (SQLite): shutdown saves every user's session, and one commit each took seconds.
+   */
+  batch?(work: () => void): void;
   close(): void;
 }
 

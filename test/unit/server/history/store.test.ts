@@ -245,6 +245,22 @@ describe("sqlite file", () => {
     store.close();
   });
 
+  test("batch makes the session writes inside it one transaction: all of them, or none if it throws", () => {
+    const store = createSqliteHistory(path.join(dir, "batch.db"), { historyLimit: 10 });
+    const session = (name: string) => ({ session: name, userId: `User-${name}`, name, rooms: ["lobby"], savedAt: 1 });
+    store.batch!(() => {
+      store.saveSession(session("one"));
+      store.saveSession(session("two"));
+    });
+    expect([store.loadSession("one")?.name, store.loadSession("two")?.name]).toEqual(["one", "two"]);
+    expect(() => store.batch!(() => {
+      store.saveSession(session("three"));
+      throw new Error("shutdown failed half-way");
+    })).toThrow("half-way");
+    expect(store.loadSession("three")).toBeUndefined();
+    store.close();
+  });
+
   test("a failed batch gives its ids again", async () => {
     const store = createSqliteHistory(":memory:", { historyLimit: 10 });
     await store.append([draft("f", "1")]);
