@@ -14,7 +14,7 @@ import type { Layout } from "./layout.ts";
 
 export type AgentRequest =
   | { op: "setup"; layout: Layout; first: number; count: number }
-  | { op: "connect"; urls: string[]; batch: number; timeoutMs: number }
+  | { op: "connect"; urls: string[]; batch: number; timeoutMs: number; share?: number }
   | { op: "counts" }
   | { op: "reset"; recordLatency: boolean }
   | { op: "round"; round: number; perClient: number; timeoutMs: number }
@@ -63,7 +63,7 @@ export class AgentHandler {
         this.pool = new ClientPool(request.layout, request.first, request.count);
         return null;
       case "connect":
-        return this.requirePool().connect(request.urls, request.batch, request.timeoutMs);
+        return this.requirePool().connect(request.urls, request.batch, request.timeoutMs, request.share);
       case "counts":
         return this.requirePool().getCounts();
       case "reset":

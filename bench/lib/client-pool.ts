@@ -73,28 +73,36 @@ export class ClientPool {
   private recordLatency = false;
   private roundWaiter: { remaining: number; resolve: () => void } | undefined;
   private nodeCount = 1;
+  /** The first client no connect call has tried yet. */
+  private nextToOpen: number;
 
   constructor(
     private readonly layout: Layout,
     private readonly first: number,
     private readonly count: number,
-  ) {}
+  ) {
+    this.nextToOpen = first;
+  }
 
   /**
    * Opens this process's clients `batch` at a time, each batch fully open before the
    * next starts, so the accept rate is not hidden behind an unbounded SYN flood.
    * Stops starting batches once `timeoutMs` has passed. With several urls (the nodes
-   * of a cluster), each client connects to one of them (layout's nodeOf).
+   * of a cluster), each client connects to one of them (layout's nodeOf). `share`
+   * (0 to 1) stops once that share of this process's clients has been tried; the next
+   * call goes on from there.
    */
-  async connect(urls: string[], batch: number, timeoutMs: number): Promise<ConnectResult> {
+  async connect(urls: string[], batch: number, timeoutMs: number, share = 1): Promise<ConnectResult> {
     const deadline = performance.now() + timeoutMs;
     this.nodeCount = Math.max(1, urls.length);
     const result: ConnectResult = { opened: 0, failed: 0, timedOut: 0, openedPerNode: zeros(this.nodeCount) };
-    const end = this.first + this.count;
-    for (let start = this.first; start < end; start += batch) {
+    const end = this.first + Math.round(this.count * share);
+    while (this.nextToOpen < end) {
       const left = deadline - performance.now();
       if (left <= 0) break;
-      const indices = range(start, Math.min(end, start + batch));
+      const start = this.nextToOpen;
+      this.nextToOpen = Math.min(end, start + batch);
+      const indices = range(start, this.nextToOpen);
       const outcomes = await Promise.all(indices.map((i) => this.openOne(urls[nodeOf(i, this.nodeCount)] ?? "", i, left)));
       for (const outcome of outcomes) {
         if (outcome === TIMED_OUT) {

@@ -59,11 +59,12 @@ export class Generator {
 
   /**
    * Opens every client, `batch` at a time in total across processes; with several urls
-   * (a cluster's nodes) each client connects to one of them, alternating.
+   * (a cluster's nodes) each client connects to one of them, alternating. With `share`
+   * below 1, only that share of the clients is opened; the next call goes on from there.
    */
-  async connect(urls: string[], batch: number, timeoutMs: number): Promise<ConnectResult> {
+  async connect(urls: string[], batch: number, timeoutMs: number, share = 1): Promise<ConnectResult> {
     const perAgent = Math.max(1, Math.ceil(batch / this.agents.length));
-    const results = await this.all({ op: "connect", urls, batch: perAgent, timeoutMs });
+    const results = await this.all({ op: "connect", urls, batch: perAgent, timeoutMs, share });
     const firstError = results.find((r) => r.firstError !== undefined)?.firstError;
     return {
       opened: sum(results.map((r) => r.opened)),

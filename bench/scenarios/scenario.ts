@@ -76,15 +76,24 @@ export async function connectLayout(
   timeoutMs: number,
 ): Promise<ConnectOutcome> {
   await context.generator.setup(layout);
+  return connectShare(context, layout, 0, 1, timeoutMs);
+}
+
+/**
+ * After connectLayout's setup: opens the layout's clients from share `from` of them up
+ * to share `to` (0 to 1), so a scenario can measure between two parts.
+ */
+export async function connectShare(context: ScenarioContext, layout: Layout, from: number, to: number, timeoutMs: number): Promise<ConnectOutcome> {
   const started = performance.now();
   const urls = context.nodes.map((node) => node.url);
-  const result = await context.generator.connect(urls, context.options.batch, timeoutMs);
+  const result = await context.generator.connect(urls, context.options.batch, timeoutMs, to);
   const wallMs = performance.now() - started;
   const outcome: ConnectOutcome = { opened: result.opened, failed: result.failed, wallMs, openedPerNode: result.openedPerNode };
-  if (result.opened < layout.totalClients) {
-    const unattempted = layout.totalClients - result.opened - result.failed - result.timedOut;
+  const expected = Math.round(layout.totalClients * to) - Math.round(layout.totalClients * from);
+  if (result.opened < expected) {
+    const unattempted = expected - result.opened - result.failed - result.timedOut;
     outcome.note =
-      `only ${result.opened} of ${layout.totalClients} connections opened within ${Math.round(timeoutMs / 1000)} s` +
+      `only ${result.opened} of ${expected} connections opened within ${Math.round(timeoutMs / 1000)} s` +
       (result.failed > 0 ? `; ${result.failed} failed (${result.firstError ?? "no reason given"})` : "") +
       (result.timedOut > 0 ? `; ${result.timedOut} still connecting at the deadline` : "") +
       (unattempted > 0 ? `; ${unattempted} not attempted` : "");

@@ -170,6 +170,9 @@ describe("bun run bench, every scenario, tiny sizes", () => {
       expect(value(result, "rssBeforeMiB")).toBeGreaterThan(0);
       expect(value(result, "rssAfterMiB")).toBeGreaterThan(0);
       expect(value(result, "rssPerConnectionKiB")).not.toBeNull();
+      // The second half is measured on its own: half of the connections, opened after the first half.
+      expect(value(result, "rssPerConnectionSecondHalfKiB")).not.toBeNull();
+      expect(value(result, "framesWhileConnecting")).toBeGreaterThanOrEqual(0);
     }
   });
 
