@@ -18,6 +18,7 @@ import { count, createMetrics, type Metrics } from "./metrics.ts";
 import { healthResponse, metricsText } from "./ops.ts";
 import { webPageDevelopment, webPageRoutes } from "./web-page.ts";
 import { createLocalRooms, type LocalRoomRegistry, type RoomRegistry, type UserRecord } from "./rooms.ts";
+import { SocketList } from "./socket-list.ts";
 
 export interface ChatServerOptions {
   /** 0 picks a free port. @default 8080 */
@@ -125,7 +126,7 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
   const options = { ...defaultChatServerOptions, ...input };
   const log = options.log ?? silentLogger;
   const metrics = createMetrics();
-  const sockets = new Set<ChatSocket>();
+  const sockets = new SocketList<ChatSocket>();
   const caps = new ConnectionCaps(options.maxConnsPerIp, options.maxConnections);
   const startedAt = performance.now();
   let nextConnId = 1;
@@ -184,7 +185,6 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
     away: new Map(),
     savedSessions: new Set(),
     fanout,
-    newSession: () => Buffer.from(crypto.getRandomValues(new Uint8Array(18))).toString("base64url"),
   };
   // Sessions stored by an earlier run and not resumed within one grace period are gone.
   const sessionSweep = setTimeout(() => void history.deleteSessionsBefore(bootTime), options.graceMs);
@@ -225,6 +225,7 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
       refusals: undefined,
       auth: auth === undefined ? undefined : { sub: auth.sub, name: auth.name, expiresAt: auth.expiresAtMs, timer: undefined },
       busy: undefined,
+      slot: -1,
     };
     if (srv.upgrade(req, { data })) return undefined;
     return new Response("WebSocket upgrade failed\n", { status: 400 });
@@ -320,7 +321,7 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
   }
 
   const heartbeat = setInterval(() => {
-    for (const ws of sockets) {
+    for (const ws of sockets.snapshot()) {
       if (ws.getBufferedAmount() >= options.backpressureLimit) {
         dropSlowReader(ws, metrics);
       } else if (!ws.data.alive) {
@@ -343,8 +344,9 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
     const notice = encode({ type: "system", event: "shutdown", content: "Server is shutting down", timestamp: timestamp() });
     const closeAll = () => {
       // Everyone may come back to the next run of this server within the grace period.
-      for (const ws of sockets) persistSession(ctx, ws.data.user, ws.data.rooms);
-      for (const ws of sockets) {
+      const all = sockets.snapshot();
+      for (const ws of all) persistSession(ctx, ws.data.user, ws.data.rooms);
+      for (const ws of all) {
         ws.data.closing = "shutdown";
         sendText(ws, notice, metrics, "system");
         ws.close(CloseCode.goingAway, "server shutting down");

@@ -33,6 +33,8 @@ export interface ConnectionData {
   readonly auth: ConnectionAuth | undefined;
   /** What is being handled for this connection, when it has to wait (see handlers.ts `serially`). */
   busy: Promise<void> | undefined;
+  /** Where the server's SocketList keeps it (-1 when not in it). */
+  slot: number;
 }
 
 // Rare or short-lived fields live in objects of their own: every field of

@@ -44,7 +44,6 @@ export interface ChatContext {
   readonly away: Map<string, { rooms: string[]; timer: ReturnType<typeof setTimeout> }>;
   /** Sessions written to the store (kept up to date as rooms and names change). */
   readonly savedSessions: Set<string>;
-  newSession(): string;
 }
 
 type Frame<T extends ClientFrame["type"]> = Extract<ClientFrame, { type: T }>;

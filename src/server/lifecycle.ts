@@ -20,7 +20,7 @@ export function* handleOpen(ctx: ChatContext, ws: ChatSocket): Steps<void> {
   const resumed = data.auth !== undefined
     ? (yield* authenticated(ctx, data.auth.sub))
     : asked?.session === undefined ? undefined : (yield* resume(ctx, asked.session));
-  const user = resumed?.user ?? (yield* wait(ctx.rooms.createUser(ctx.newSession(), data.auth?.sub)));
+  const user = resumed?.user ?? (yield* wait(ctx.rooms.createUser(undefined, data.auth?.sub)));
   data.user = user;
   ctx.rooms.attach(user, ws);
 

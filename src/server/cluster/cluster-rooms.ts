@@ -4,7 +4,7 @@
 // first connection in a room here, its last one, a rename.
 import type { PresenceUser } from "../../protocol.ts";
 import type { ChatSocket } from "../connection.ts";
-import { compareNames, type LocalRoomRegistry, type RoomRegistry, type UserRecord } from "../rooms.ts";
+import { compareNames, newSession, type LocalRoomRegistry, type RoomRegistry, type UserRecord } from "../rooms.ts";
 import type { RedisLink } from "./redis-link.ts";
 import { FIND_USER, PRESENCE, PRESENCE_JOIN, PRESENCE_LEAVE, RENAME, USER_BY_ID, USER_CLAIM, USER_RELEASE } from "./scripts.ts";
 
@@ -36,15 +36,16 @@ export function createClusterRooms(
   return {
     async createUser(session, wanted) {
       if (wanted !== undefined) {
-        const name = (await link.script(USER_CLAIM, [wanted, session, node])) as string | null;
-        if (name !== null) return adopt(local, wanted, session, name);
+        const claimed = session ?? newSession(wanted);
+        const name = (await link.script(USER_CLAIM, [wanted, claimed, node])) as string | null;
+        if (name !== null) return adopt(local, wanted, claimed, name);
       }
       // A fresh id: the local registry avoids this node's ids, Redis every other node's.
       for (;;) {
         const user = local.createUser(session);
         let name: string | null;
         try {
-          name = (await link.script(USER_CLAIM, [user.userId, session, node])) as string | null;
+          name = (await link.script(USER_CLAIM, [user.userId, user.session, node])) as string | null;
         } catch (error) {
           local.forget(user);
           throw error;

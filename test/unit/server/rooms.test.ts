@@ -82,6 +82,30 @@ describe("looking users up", () => {
     expect(rooms.findUser("BOB")).toBe(bob);
   });
 
+  test("a new user's session carries its id and finds it; the same id with another secret finds nobody", () => {
+    const rooms = createLocalRooms<Conn>(mulberry32(7));
+    const user = rooms.createUser(undefined);
+    expect(user.session).toMatch(/^User-[0-9a-z]{5}\.[A-Za-z0-9_-]{24}$/);
+    expect(rooms.userBySession(user.session)).toBe(user);
+    expect(rooms.userBySession(`${user.userId}.${"A".repeat(24)}`)).toBeUndefined();
+    expect(rooms.userBySession(user.userId)).toBeUndefined();
+    expect(rooms.createUser(undefined).session).not.toBe(user.session);
+    // A token's subject may hold dots: the secret is what follows the last one.
+    const dotted = rooms.createUser(undefined, "alice.smith");
+    expect(rooms.userBySession(dotted.session)).toBe(dotted);
+  });
+
+  test("a session restored under another id (its own was taken) still finds its user, until forgotten", () => {
+    const rooms = createLocalRooms<Conn>(mulberry32(8));
+    const holder = rooms.createUser(undefined, "User-aaaaa");
+    const restored = rooms.createUser("User-aaaaa.oldsecretoldsecretoldsecre", "User-aaaaa");
+    expect(restored.userId).not.toBe("User-aaaaa");
+    expect(rooms.userBySession("User-aaaaa.oldsecretoldsecretoldsecre")).toBe(restored);
+    expect(rooms.userBySession(holder.session)).toBe(holder);
+    rooms.forget(restored);
+    expect(rooms.userBySession("User-aaaaa.oldsecretoldsecretoldsecre")).toBeUndefined();
+  });
+
   test("unknown ids, sessions and names find nobody", () => {
     const rooms = createLocalRooms<Conn>(mulberry32(4));
     rooms.createUser("s");
