@@ -21,6 +21,8 @@ export interface Counts {
 }
 
 export interface ConnectResult {
+  /** Clients this call was to open. */
+  planned: number;
   opened: number;
   /** Refused, closed or answered without an upgrade. */
   failed: number;
@@ -95,8 +97,8 @@ export class ClientPool {
   async connect(urls: string[], batch: number, timeoutMs: number, share = 1): Promise<ConnectResult> {
     const deadline = performance.now() + timeoutMs;
     this.nodeCount = Math.max(1, urls.length);
-    const result: ConnectResult = { opened: 0, failed: 0, timedOut: 0, openedPerNode: zeros(this.nodeCount) };
     const end = this.first + Math.round(this.count * share);
+    const result: ConnectResult = { planned: Math.max(0, end - this.nextToOpen), opened: 0, failed: 0, timedOut: 0, openedPerNode: zeros(this.nodeCount) };
     while (this.nextToOpen < end) {
       const left = deadline - performance.now();
       if (left <= 0) break;

@@ -67,6 +67,7 @@ export class Generator {
     const results = await this.all({ op: "connect", urls, batch: perAgent, timeoutMs, share });
     const firstError = results.find((r) => r.firstError !== undefined)?.firstError;
     return {
+      planned: sum(results.map((r) => r.planned)),
       opened: sum(results.map((r) => r.opened)),
       failed: sum(results.map((r) => r.failed)),
       timedOut: sum(results.map((r) => r.timedOut)),

@@ -70,14 +70,15 @@ export const idleScenario: Scenario = {
 
     const layout = { totalClients: total, roomSize: 0 };
     await generator.setup(layout);
-    const first = await connectShare(context, layout, 0, 0.5, CONNECT_TIMEOUT_MS);
+    const first = await connectShare(context, 0.5, CONNECT_TIMEOUT_MS);
     const firstSettled = await generator.settle(SETTLE_QUIET_MS, SETTLE_TIMEOUT_MS);
     await Bun.sleep(HOLD_MS);
     const rssHalfBytes = server.rssBytes();
     // CPU while the warm server accepts the second half.
-    const { result: second, cpu } = await withCpuWindow(context, () => connectShare(context, layout, 0.5, 1, CONNECT_TIMEOUT_MS));
+    const { result: second, cpu } = await withCpuWindow(context, () => connectShare(context, 1, CONNECT_TIMEOUT_MS));
     const notes = [first.note, second.note].filter((note): note is string => note !== undefined);
-    const settled = firstSettled && (await generator.settle(SETTLE_QUIET_MS, SETTLE_TIMEOUT_MS));
+    const secondSettled = await generator.settle(SETTLE_QUIET_MS, SETTLE_TIMEOUT_MS);
+    const settled = firstSettled && secondSettled;
     if (!settled) notes.push(`notices were still arriving ${SETTLE_TIMEOUT_MS / 1000} s after connecting`);
     await Bun.sleep(HOLD_MS);
     const counts = await generator.counts();

@@ -76,20 +76,22 @@ export async function connectLayout(
   timeoutMs: number,
 ): Promise<ConnectOutcome> {
   await context.generator.setup(layout);
-  return connectShare(context, layout, 0, 1, timeoutMs);
+  return connectShare(context, 1, timeoutMs);
 }
 
 /**
- * After connectLayout's setup: opens the layout's clients from share `from` of them up
- * to share `to` (0 to 1), so a scenario can measure between two parts.
+ * After connectLayout's setup: opens the layout's clients up to share `to` (0 to 1) of
+ * them, going on from those an earlier call opened, so a scenario can measure between
+ * two parts.
  */
-export async function connectShare(context: ScenarioContext, layout: Layout, from: number, to: number, timeoutMs: number): Promise<ConnectOutcome> {
+export async function connectShare(context: ScenarioContext, to: number, timeoutMs: number): Promise<ConnectOutcome> {
   const started = performance.now();
   const urls = context.nodes.map((node) => node.url);
   const result = await context.generator.connect(urls, context.options.batch, timeoutMs, to);
   const wallMs = performance.now() - started;
   const outcome: ConnectOutcome = { opened: result.opened, failed: result.failed, wallMs, openedPerNode: result.openedPerNode };
-  const expected = Math.round(layout.totalClients * to) - Math.round(layout.totalClients * from);
+  // What the generator's processes planned: each rounds its own share.
+  const expected = result.planned;
   if (result.opened < expected) {
     const unattempted = expected - result.opened - result.failed - result.timedOut;
     outcome.note =

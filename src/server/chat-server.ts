@@ -322,6 +322,8 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
 
   const heartbeat = setInterval(() => {
     for (const ws of sockets.snapshot()) {
+      // Closed on the way (a leave notice can cut off a slow reader): already gone.
+      if (ws.data.slot < 0) continue;
       if (ws.getBufferedAmount() >= options.backpressureLimit) {
         dropSlowReader(ws, metrics);
       } else if (!ws.data.alive) {
@@ -347,9 +349,15 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
       const all = sockets.snapshot();
       for (const ws of all) persistSession(ctx, ws.data.user, ws.data.rooms);
       for (const ws of all) {
-        ws.data.closing = "shutdown";
-        sendText(ws, notice, metrics, "system");
-        ws.close(CloseCode.goingAway, "server shutting down");
+        if (ws.data.slot < 0) continue; // closed on the way
+        // One socket's failure must not keep the notice and the close from the rest.
+        try {
+          ws.data.closing = "shutdown";
+          sendText(ws, notice, metrics, "system");
+          ws.close(CloseCode.goingAway, "server shutting down");
+        } catch (error) {
+          log.error("shutdown_close_failed", { conn: ws.data.connId, message: String(error) });
+        }
       }
     };
     // Bun runs each close handler inside close(), so every socket is gone after closeAll,

@@ -20,7 +20,7 @@ export class StartupError extends Error {
 
 export async function startChatServer(options: ServerOptions, log: Logger): Promise<ChatServer> {
   const backend = options.redis === undefined ? undefined : await joinCluster(options, options.redis, log);
-  const history = backend?.history ?? openHistory(options);
+  const history = backend?.history ?? openHistory(options, log);
   const where = `${options.host ?? "all interfaces"} port ${options.port}`;
   try {
     return createChatServer({
@@ -66,8 +66,8 @@ async function joinCluster(options: ServerOptions, url: string, log: Logger): Pr
   }
 }
 
-function openHistory(options: ServerOptions): HistoryStore {
-  const historyOptions = { historyLimit: options["history-limit"] };
+function openHistory(options: ServerOptions, log: Logger): HistoryStore {
+  const historyOptions = { historyLimit: options["history-limit"], warn: (event: string, fields: Record<string, string | number>) => log.warn(event, fields) };
   if (options.db === ":memory:") return createMemoryHistory(historyOptions);
   try {
     return createSqliteHistory(options.db, historyOptions);

@@ -1,11 +1,13 @@
-// History in SQLite (bun:sqlite): WAL mode, prepared statements. A batch is stored
-// first in the pending journal beside the database (journal.ts: one write(2) per
-// event-loop turn), and the database takes the journal over in large transactions:
-// after INGEST_MESSAGES messages, INGEST_DELAY_MS after the first pending one, before
-// any read of the database, and on close; on open, whatever a crash left in the
-// journal goes in first. Both survive a crash of this process (the journal and the
-// WAL, synchronous=NORMAL, are in the OS's hands); a power cut may lose the last
-// batches. `:memory:` has no journal: each batch is its own transaction.
+// History in SQLite (bun:sqlite): WAL mode, prepared statements. A small batch is
+// stored first in the pending journal beside the database (journal.ts: one write(2)
+// per event-loop turn), and the database takes the journal over in large
+// transactions: after INGEST_MESSAGES messages, INGEST_DELAY_MS after the first
+// pending one, with the next large batch (which goes straight in), and on close.
+// Reads take pending messages from memory, so they never commit. On open, whatever
+// a crash left in the journal goes in first. Both survive a crash of this process
+// (the journal and the WAL, synchronous=NORMAL, are in the OS's hands); a power cut
+// may lose the last batches. `:memory:` has no journal: each batch is its own
+// transaction.
 import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
@@ -107,6 +109,7 @@ export function createSqliteHistory(file: string, options: HistoryOptions): Loca
   const tails = new Map<string, StoredMessage[]>();
   const tailSize = Math.min(TAIL, options.historyLimit);
   const sincePrune = new Map<string, number>();
+  const warn = options.warn ?? (() => {});
   const pruneEvery = Math.max(PRUNE_EVERY, Math.ceil(options.historyLimit / 4));
   const lastId = (room: string) => {
     let id = lastIds.get(room);
@@ -164,8 +167,13 @@ export function createSqliteHistory(file: string, options: HistoryOptions): Loca
     if (pending.length === 0) return;
     pending = [];
     pendingRefs.clear();
-    // Should this fail, the lines left are in the database: recovery skips them by id.
-    journal!.clear();
+    try {
+      journal!.clear();
+    } catch (error) {
+      // The lines left are in the database (recovery skips them by id), and the next
+      // clear takes them: never a reason to call the commit that just happened a failure.
+      warn("history_journal_not_cleared", { message: String(error) });
+    }
   };
   /**
    * Stores a batch. A small one is written to the journal, for the database to take
@@ -203,29 +211,45 @@ export function createSqliteHistory(file: string, options: HistoryOptions): Loca
   if (file !== ":memory:") {
     const opened = Journal.open(`${file}-pending`);
     journal = opened.journal;
-    // What a crash left: lines the database already took (a crash between its commit
-    // and emptying the journal) are skipped; the rest must follow on, id by id.
-    const next = new Map<string, number>();
-    const left = opened.messages.filter((m) => {
-      const last = next.get(m.room) ?? lastId(m.room);
-      if (m.id <= last) return false;
-      if (m.id !== last + 1) throw new Error(`${journal!.file}: message ${m.id} of #${m.room} does not follow ${last}`);
-      next.set(m.room, m.id);
-      return true;
-    });
-    if (left.length > 0) appendBatch(left);
-    for (const [room, id] of next) lastIds.set(room, id);
+    if (opened.damaged.length > 0) warn("history_journal_damaged", { file: journal.file, lines: opened.damaged.length, first: opened.damaged[0]! });
+    // What a crash left. Lines the database already took (a crash between its commit
+    // and emptying the journal) are skipped. A room's lines in one chunk must follow on
+    // id by id; where they do not (a power cut kept the journal but lost the WAL's
+    // end, or a damaged line), what follows is stored as a batch of its own.
+    const last = new Map<string, number>();
+    let run: StoredMessage[] = [];
+    for (const m of opened.messages) {
+      const previous = last.get(m.room) ?? lastId(m.room);
+      if (m.id <= previous) continue;
+      if (m.id !== previous + 1) {
+        warn("history_journal_gap", { room: m.room, after: previous, next: m.id });
+        if (run.length > 0) appendBatch(run);
+        run = [];
+      }
+      run.push(m);
+      last.set(m.room, m.id);
+    }
+    if (run.length > 0) appendBatch(run);
+    for (const [room, id] of last) lastIds.set(room, id);
     journal.clear();
   }
 
   /** Newest `limit` messages in (since, before), returned oldest first, cut to what retention keeps. */
   const newest = (room: string, since: number, before: number, limit: number): StoredMessage[] => {
-    ingest();
     const floor = Math.max(since, lastId(room) - options.historyLimit);
     const found: StoredMessage[] = [];
     if (limit <= 0) return found;
+    // A room's pending messages are its newest: read from memory (a read commits
+    // nothing, and works while the database refuses writes), then the database's.
+    for (let i = pending.length - 1; i >= 0; i--) {
+      const m = pending[i]!;
+      if (m.room !== room || m.id >= before) continue;
+      if (m.id <= floor) break;
+      found.push(m);
+      if (found.length === limit) return found.reverse();
+    }
     // Newest chunk first; within a chunk, newest frame first.
-    for (const chunk of selectNewest.all({ room, since: floor, before, limit })) {
+    for (const chunk of selectNewest.all({ room, since: floor, before, limit: limit - found.length })) {
       const frames = chunk.frames.split("\n");
       for (let i = frames.length - 1; i >= 0; i--) {
         const id = chunk.first_id + i;

@@ -114,4 +114,6 @@ export interface LocalHistoryStore extends HistoryStore {
 export interface HistoryOptions {
   /** Messages kept per room; older ones are pruned (their ids are never reused). @default 10000 */
   historyLimit: number;
+  /** Told what a store repaired or gave up on while going on (logged at warn). */
+  warn?: (event: string, fields: Record<string, string | number>) => void;
 }

@@ -29,7 +29,8 @@ describe("sqlite pending journal", () => {
     const file = newFile();
     const live = createSqliteHistory(file, { historyLimit: 100 });
     live.append([draft("lobby", "one"), draft("lobby", "two", "r2")]);
-    expect(contents(live.recent("lobby", 10))).toEqual(["one", "two"]); // a read: the database takes them
+    // A large batch goes to the database, and takes the two pending ones with it.
+    live.append(Array.from({ length: 40 }, (_, i) => draft("lobby", `big${i + 3}`)));
     live.append([draft("lobby", "three", "r3"), draft("side", "elsewhere")]);
     live.append([draft("lobby", "four")]);
     expect(readFileSync(`${file}-pending`, "utf8").split("\n")).toHaveLength(4); // three lines and the last newline
@@ -37,12 +38,14 @@ describe("sqlite pending journal", () => {
     live.close();
 
     const reopened = createSqliteHistory(copy, { historyLimit: 100 });
-    expect(reopened.recent("lobby", 10).map((m) => [m.id, m.content])).toEqual([[1, "one"], [2, "two"], [3, "three"], [4, "four"]]);
+    expect(reopened.recent("lobby", 4).map((m) => [m.id, m.content])).toEqual([[41, "big41"], [42, "big42"], [43, "three"], [44, "four"]]);
+    expect(contents(reopened.after("lobby", 0, 2).messages)).toEqual(["three", "four"]);
+    expect(contents(reopened.before("lobby", 3, 10).messages)).toEqual(["one", "two"]);
     expect(contents(reopened.recent("side", 10))).toEqual(["elsewhere"]);
-    expect(reopened.findRef("User-aaaaa", "r3")).toEqual({ room: "lobby", id: 3 });
+    expect(reopened.findRef("User-aaaaa", "r3")).toEqual({ room: "lobby", id: 43 });
     expect(reopened.findRef("User-aaaaa", "r2")).toEqual({ room: "lobby", id: 2 });
-    const [five] = reopened.append([draft("lobby", "five")]);
-    expect(five!.id).toBe(5);
+    const [next] = reopened.append([draft("lobby", "five")]);
+    expect(next!.id).toBe(45);
     reopened.close();
     expect(existsSync(`${copy}-pending`)).toBe(false); // a clean close leaves no journal
   });
@@ -52,15 +55,16 @@ describe("sqlite pending journal", () => {
     const live = createSqliteHistory(file, { historyLimit: 100 });
     live.append([draft("lobby", "one"), draft("lobby", "two")]);
     const lines = readFileSync(`${file}-pending`, "utf8");
-    live.recent("lobby", 10); // the database takes them and the journal is emptied...
-    live.append([draft("lobby", "three")]);
+    // The database takes them with a large batch and the journal is emptied...
+    live.append(Array.from({ length: 40 }, (_, i) => draft("lobby", `big${i + 3}`)));
+    live.append([draft("lobby", "forty-three")]);
     const copy = crashCopy(file);
     live.close();
     // ...but say the crash came before it was emptied: the old lines precede the new one.
     writeFileSync(`${copy}-pending`, lines + readFileSync(`${copy}-pending`, "utf8"));
 
     const reopened = createSqliteHistory(copy, { historyLimit: 100 });
-    expect(reopened.after("lobby", 0, 100).messages.map((m) => m.id)).toEqual([1, 2, 3]);
+    expect(reopened.after("lobby", 0, 100).messages.map((m) => m.id)).toEqual(Array.from({ length: 43 }, (_, i) => i + 1));
     reopened.close();
   });
 
@@ -78,7 +82,7 @@ describe("sqlite pending journal", () => {
     reopened.close();
   });
 
-  test("a damaged line in the middle stops the open with the file and line named", () => {
+  test("a damaged line in the middle is skipped and reported; the lines around it are kept", () => {
     const file = newFile();
     const live = createSqliteHistory(file, { historyLimit: 100 });
     live.append([draft("lobby", "one")]);
@@ -87,7 +91,43 @@ describe("sqlite pending journal", () => {
     live.close();
     const [first, second] = readFileSync(`${copy}-pending`, "utf8").split("\n");
     writeFileSync(`${copy}-pending`, `${first}\nnot json\n${second}\n`);
-    expect(() => createSqliteHistory(copy, { historyLimit: 100 })).toThrow(`${copy}-pending: line 2 is damaged`);
+    const warnings: string[] = [];
+    const reopened = createSqliteHistory(copy, { historyLimit: 100, warn: (event, fields) => warnings.push(`${event} ${JSON.stringify(fields)}`) });
+    expect(contents(reopened.recent("lobby", 10))).toEqual(["one", "two"]);
+    expect(warnings).toEqual([`history_journal_damaged {"file":"${copy}-pending","lines":1,"first":2}`]);
+    reopened.close();
+  });
+
+  test("journal lines ahead of a database that lost the end of its WAL (a power cut) are kept, the gap reported", () => {
+    const file = newFile();
+    const live = createSqliteHistory(file, { historyLimit: 100 });
+    live.append(Array.from({ length: 40 }, (_, i) => draft("lobby", `in the WAL ${i + 1}`))); // straight to the database
+    live.append([draft("lobby", "journal 41")]);
+    live.append([draft("lobby", "journal 42")]);
+    const copy = newFile();
+    copyFileSync(file, copy); // the database file without its WAL...
+    copyFileSync(`${file}-pending`, `${copy}-pending`); // ...and the journal
+    live.close();
+    const warnings: string[] = [];
+    const reopened = createSqliteHistory(copy, { historyLimit: 100, warn: (event) => warnings.push(event) });
+    expect(reopened.recent("lobby", 10).map((m) => [m.id, m.content])).toEqual([[41, "journal 41"], [42, "journal 42"]]);
+    expect(warnings).toEqual(["history_journal_gap"]);
+    expect(reopened.append([draft("lobby", "next")])[0]!.id).toBe(43);
+    reopened.close();
+  });
+
+  test("reads see pending messages without committing them", () => {
+    const file = newFile();
+    const store = createSqliteHistory(file, { historyLimit: 100 });
+    store.append(Array.from({ length: 40 }, (_, i) => draft("lobby", `db${i + 1}`)));
+    store.append([draft("lobby", "p41")]);
+    store.append([draft("lobby", "p42"), draft("other", "o1")]);
+    expect(contents(store.recent("lobby", 3))).toEqual(["db40", "p41", "p42"]);
+    expect(store.after("lobby", 39, 10).messages.map((m) => m.id)).toEqual([40, 41, 42]);
+    expect(store.before("lobby", 42, 2).messages.map((m) => m.id)).toEqual([40, 41]);
+    expect(contents(store.after("other", 0, 10).messages)).toEqual(["o1"]);
+    expect(readFileSync(`${file}-pending`, "utf8").split("\n")).toHaveLength(4); // still three pending lines
+    store.close();
   });
 
   test("a large batch goes straight into the database, taking what was pending before it", () => {
