@@ -59,6 +59,10 @@ export class Journal {
     }
   }
 
+  get empty(): boolean {
+    return this.size === 0;
+  }
+
   /** Empties the journal: everything in it is in the database now. */
   clear(): void {
     ftruncateSync(this.fd, 0);

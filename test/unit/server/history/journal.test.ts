@@ -149,6 +149,25 @@ describe("sqlite pending journal", () => {
     reopened.close();
   });
 
+  test("past 4,096 pending messages the database takes them a slice per turn; a crash half-way stores each once", async () => {
+    const file = newFile();
+    const live = createSqliteHistory(file, { historyLimit: 10_000 });
+    for (let i = 1; i <= 4096; i++) live.append([draft(i % 2 === 0 ? "even" : "odd", `m${i}`)]);
+    // The first slice is in the database now, the rest follows turn by turn; the journal keeps every line meanwhile.
+    const halfWay = crashCopy(file);
+    expect(readFileSync(`${file}-pending`, "utf8").split("\n")).toHaveLength(4097);
+    for (let turn = 0; turn < 200 && readFileSync(`${file}-pending`, "utf8") !== ""; turn++) await Bun.sleep(5);
+    expect(readFileSync(`${file}-pending`, "utf8")).toBe("");
+    expect(live.after("odd", 0, 5000).messages).toHaveLength(2048);
+    live.close();
+
+    const reopened = createSqliteHistory(halfWay, { historyLimit: 10_000 });
+    for (const room of ["odd", "even"]) {
+      expect(reopened.after(room, 0, 5000).messages.map((m) => m.id)).toEqual(Array.from({ length: 2048 }, (_, i) => i + 1));
+    }
+    reopened.close();
+  });
+
   test("a ref is forgotten once its message is beyond the history limit, before the database prunes it", () => {
     const store = createSqliteHistory(newFile(), { historyLimit: 3 });
     store.append([draft("lobby", "one", "r1")]);
