@@ -2,7 +2,7 @@
 // event-loop turn: group commit) → publish → ack. A message anyone saw is therefore
 // always in history with the id they saw, and a resent ref is acked, not doubled.
 import { timestamp, type ErrorCode } from "../protocol.ts";
-import type { DraftMessage, HistoryStore, StoredMessage } from "./history/store.ts";
+import { refKey, type DraftMessage, type HistoryStore, type StoredMessage } from "./history/store.ts";
 
 /** How the sender of a message (of type S: a socket in the server) is told the outcome. */
 export interface MessageLogOptions<S> {
@@ -111,8 +111,4 @@ export class MessageLog<S> {
       for (const waiter of inflight.get(refKey(message.userId, ref)) ?? []) this.options.ack(waiter.sender, ref, message.room, message.id);
     }
   }
-}
-
-function refKey(userId: string, ref: string): string {
-  return `${userId}\u0000${ref}`;
 }

@@ -12,7 +12,7 @@ import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { Journal } from "./journal.ts";
-import { publicJson, type DraftMessage, type HistoryOptions, type LocalHistoryStore, type Page, type Replay, type StoredMessage, type StoredSession } from "./store.ts";
+import { publicJson, refKey, type DraftMessage, type HistoryOptions, type LocalHistoryStore, type Page, type Replay, type StoredMessage, type StoredSession } from "./store.ts";
 
 interface ChunkRow {
   first_id: number;
@@ -387,10 +387,6 @@ function startCheckpointer(file: string): Worker {
   // A background helper must not keep the process alive.
   worker.unref();
   return worker;
-}
-
-function refKey(userId: string, ref: string): string {
-  return `${userId}\u0000${ref}`;
 }
 
 /** A stored frame as a message (without its ref: only findRef needs refs). */

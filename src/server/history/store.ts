@@ -39,6 +39,11 @@ export function publicJsonTail(m: Omit<MessageFrame, "type" | "id">): string {
   return `,"room":"${m.room}","userId":${JSON.stringify(m.userId)},"name":${JSON.stringify(m.name)},"content":${JSON.stringify(m.content)},"timestamp":"${m.timestamp}"}`;
 }
 
+/** A user's ref as one map key (a ref is only the same message for the same user). */
+export function refKey(userId: string, ref: string): string {
+  return `${userId}\u0000${ref}`;
+}
+
 export interface StoredSession {
   session: string;
   userId: string;
