@@ -34,7 +34,7 @@ export interface ServerSpec {
   hasRooms: boolean;
   /**
    * A database path containing FRESH_DB_COUNTER, also found verbatim in argv: each start
-   * gets its own file, deleted with its -wal and -shm once the server is gone.
+   * gets its own file, deleted with its -wal, -shm and -pending once the server is gone.
    */
   freshDb?: string;
   /**
@@ -48,7 +48,7 @@ export interface ServerSpec {
 
 /** The database files of one start: the file and SQLite's companions. */
 function dbFiles(path: string): string[] {
-  return [path, `${path}-wal`, `${path}-shm`, `${path}-journal`];
+  return [path, `${path}-wal`, `${path}-shm`, `${path}-journal`, `${path}-pending`];
 }
 
 function removeDbFiles(path: string | undefined): void {

@@ -28,7 +28,7 @@ export const FLOOD_LIMITS = { rate: 100, burst: 200 } as const;
 /**
  * Ours' history file for one server start: the bench must never write ./data, and a
  * fresh file per start keeps one run's history out of the next. startServer puts the
- * start's number in place of the counter and deletes the file (and -wal, -shm) after.
+ * start's number in place of the counter and deletes the file (and -wal, -shm, -pending) after.
  */
 export function freshDbTemplate(): string {
   return join(tmpdir(), `bench-ours-${process.pid}-${FRESH_DB_COUNTER}.db`);
