@@ -174,7 +174,7 @@ export function createSqliteHistory(file: string, options: HistoryOptions): Loca
     pendingRefs.clear();
     if (journal === undefined || journal.empty) return;
     try {
-      journal!.clear();
+      journal.clear();
     } catch (error) {
       // The lines left are in the database (recovery skips them by id), and the next
       // clear takes them: never a reason to call the commit that just happened a failure.
