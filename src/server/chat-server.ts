@@ -4,7 +4,7 @@
 import type { Server } from "bun";
 import { checkOrigin, ConnectionCaps, refusalResponse, type Refusal } from "./admission.ts";
 import { CloseCode, encode, timestamp } from "../protocol.ts";
-import { dropSlowReader, sendError, sendText, type ChatSocket, type ConnectionAuth, type ConnectionData } from "./connection.ts";
+import { dropSlowReader, newRare, NO_ROOMS, sendError, sendText, type ChatSocket, type ConnectionAuth, type ConnectionData } from "./connection.ts";
 import { drive } from "./awaitable.ts";
 import { createLocalFanout, createRoomDelivery, type Fanout, type RoomDelivery } from "./fanout.ts";
 import { handleMessage, serially, type ChatContext } from "./handlers.ts";
@@ -209,23 +209,21 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
     remote: string,
     auth: { sub: string; name?: string | undefined; expiresAtMs?: number | undefined } | undefined,
   ): Response | undefined {
+    const asked = url.search === "" ? undefined : {
+      name: url.searchParams.get("name") ?? undefined,
+      room: url.searchParams.get("room") ?? undefined,
+      session: url.searchParams.get("session") ?? undefined,
+    };
+    const connectionAuth = auth === undefined ? undefined : { sub: auth.sub, name: auth.name, expiresAt: auth.expiresAtMs, timer: undefined };
     const data: ConnectionData = {
       connId: nextConnId++,
       remote,
-      asked: url.search === "" ? undefined : {
-        name: url.searchParams.get("name") ?? undefined,
-        room: url.searchParams.get("room") ?? undefined,
-        session: url.searchParams.get("session") ?? undefined,
-      },
       user: PENDING_USER,
-      rooms: [],
+      rooms: NO_ROOMS,
       alive: true,
       closing: undefined,
-      bucket: undefined,
-      refusals: undefined,
-      auth: auth === undefined ? undefined : { sub: auth.sub, name: auth.name, expiresAt: auth.expiresAtMs, timer: undefined },
-      busy: undefined,
       slot: -1,
+      rare: asked === undefined && connectionAuth === undefined ? undefined : newRare(asked, connectionAuth),
     };
     if (srv.upgrade(req, { data })) return undefined;
     return new Response("WebSocket upgrade failed\n", { status: 400 });
@@ -283,7 +281,8 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
       open(ws) {
         sockets.add(ws);
         caps.opened(ws.data.remote);
-        if (ws.data.auth?.expiresAt !== undefined) watchExpiry(ws, ws.data.auth);
+        const auth = ws.data.rare?.auth;
+        if (auth?.expiresAt !== undefined) watchExpiry(ws, auth);
         serially(ctx, ws, () => drive(handleOpen(ctx, ws)), () => {
           // Without its user the connection is useless: the client reconnects later.
           ws.data.closing = "unavailable";
@@ -299,7 +298,7 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
       close(ws, code, reason) {
         sockets.delete(ws);
         caps.closed(ws.data.remote);
-        clearTimeout(ws.data.auth?.timer);
+        clearTimeout(ws.data.rare?.auth?.timer);
         serially(ctx, ws, () => drive(handleClose(ctx, ws, code, reason)), () => {});
       },
     },

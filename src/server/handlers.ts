@@ -7,7 +7,7 @@
 // (`serially`): a message sent right after a join is handled once the join is done.
 // In one process nothing waits, and a room message is handled without a promise.
 import { CloseCode, parseClientFrame, timestamp, type ClientFrame, type Limits } from "../protocol.ts";
-import { currentRoom, sendError, sendFrame, type ChatSocket } from "./connection.ts";
+import { currentRoom, rareOf, sendError, sendFrame, type ChatSocket } from "./connection.ts";
 import type { HistoryStore } from "./history/store.ts";
 import type { Logger } from "./log.ts";
 import { drive, wait, type Steps } from "./awaitable.ts";
@@ -41,7 +41,7 @@ export interface ChatContext {
   /** When this process started: sessions stored before it are resumable for one grace period. */
   readonly bootTime: number;
   /** Users in their grace period: the rooms to restore and the timer that ends it. */
-  readonly away: Map<string, { rooms: string[]; timer: ReturnType<typeof setTimeout> }>;
+  readonly away: Map<string, { rooms: readonly string[]; timer: ReturnType<typeof setTimeout> }>;
   /** Sessions written to the store (kept up to date as rooms and names change). */
   readonly savedSessions: Set<string>;
 }
@@ -62,7 +62,7 @@ export function serially(ctx: ChatContext, ws: ChatSocket, work: () => void | Pr
     ctx.log.error("handler_failed", { conn: ws.data.connId, message: String(error) });
     failed();
   };
-  const before = ws.data.busy;
+  const before = ws.data.rare?.busy;
   let result: void | Promise<void>;
   try {
     result = before === undefined ? work() : before.then(work);
@@ -71,9 +71,10 @@ export function serially(ctx: ChatContext, ws: ChatSocket, work: () => void | Pr
   }
   if (!(result instanceof Promise)) return;
   const done: Promise<void> = result.then(() => {}, fail).finally(() => {
-    if (ws.data.busy === done) ws.data.busy = undefined;
+    const rare = ws.data.rare;
+    if (rare?.busy === done) rare.busy = undefined;
   });
-  ws.data.busy = done;
+  rareOf(ws.data).busy = done;
 }
 
 export function handleMessage(ctx: ChatContext, ws: ChatSocket, message: string | Buffer): void {
@@ -97,7 +98,7 @@ export function handleMessage(ctx: ChatContext, ws: ChatSocket, message: string 
   if (frame.type !== "ping" && !withinRate(ctx, ws, frame.ref)) return;
   // The hot path, a room message with nothing pending for the connection: handled
   // at once (it never waits: the message log stores it later), with no closure.
-  if (frame.type === "message" && ws.data.busy === undefined) return onChatMessage(ctx, ws, frame);
+  if (frame.type === "message" && ws.data.rare?.busy === undefined) return onChatMessage(ctx, ws, frame);
   serially(ctx, ws, () => dispatch(ctx, ws, frame), () =>
     // The client keeps the frame and sends it again (it retries `unavailable`).
     sendError(ws, { code: "unavailable", content: "the shared store is unreachable; try again", ref: "ref" in frame ? frame.ref : undefined }, ctx.metrics),
@@ -111,14 +112,13 @@ export function handleMessage(ctx: ChatContext, ws: ChatSocket, message: string 
  */
 function withinRate(ctx: ChatContext, ws: ChatSocket, ref: string | undefined): boolean {
   const data = ws.data;
-  if (data.bucket === undefined) {
-    if (ctx.limits.rate <= 0) return true;
-    data.bucket = new TokenBucket({ rate: ctx.limits.rate, burst: ctx.limits.burst });
-  }
-  if (data.bucket.take()) return true;
+  if (ctx.limits.rate <= 0) return true;
+  const rare = rareOf(data);
+  rare.bucket ??= new TokenBucket({ rate: ctx.limits.rate, burst: ctx.limits.burst });
+  if (rare.bucket.take()) return true;
   ctx.metrics.rateLimited++;
-  data.refusals ??= new RefusalCounter(FLOOD_REFUSALS, FLOOD_WINDOW_MS);
-  if (data.refusals.record() && data.closing === undefined) {
+  rare.refusals ??= new RefusalCounter(FLOOD_REFUSALS, FLOOD_WINDOW_MS);
+  if (rare.refusals.record() && data.closing === undefined) {
     data.closing = "flood";
     ctx.metrics.floodCloses++;
     ctx.log.warn("flood", { conn: data.connId, userId: data.user.userId, remote: data.remote });

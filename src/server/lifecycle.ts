@@ -4,7 +4,7 @@
 // restarted server: sessions are stored) restores the same userId, name and rooms
 // without join/leave noise; otherwise the leave is announced when the grace ends.
 import { DEFAULT_HISTORY_LIMIT, DEFAULT_ROOM, encode, normaliseRoom, timestamp } from "../protocol.ts";
-import { sendError, sendFrame, type ChatSocket } from "./connection.ts";
+import { NO_ROOMS, sendError, sendFrame, takeAsked, type ChatSocket } from "./connection.ts";
 import { drive, wait, type Steps } from "./awaitable.ts";
 import type { ChatContext } from "./handlers.ts";
 import { announces, changeName, enterRoom, leaveNotice, persistSession, sendHistory } from "./membership.ts";
@@ -15,19 +15,19 @@ type User = UserRecord<ChatSocket>;
 export function* handleOpen(ctx: ChatContext, ws: ChatSocket): Steps<void> {
   const data = ws.data;
   ctx.metrics.connectionsOpened++;
-  const asked = data.asked;
-  data.asked = undefined;
-  const resumed = data.auth !== undefined
-    ? (yield* authenticated(ctx, data.auth.sub))
+  const asked = takeAsked(data);
+  const auth = data.rare?.auth;
+  const resumed = auth !== undefined
+    ? (yield* authenticated(ctx, auth.sub))
     : asked?.session === undefined ? undefined : (yield* resume(ctx, asked.session));
-  const user = resumed?.user ?? (yield* wait(ctx.rooms.createUser(undefined, data.auth?.sub)));
+  const user = resumed?.user ?? (yield* wait(ctx.rooms.createUser(undefined, auth?.sub)));
   data.user = user;
   ctx.rooms.attach(user, ws);
 
   let rooms = resumed?.rooms;
   if (rooms === undefined || rooms.length === 0) {
     // A token's name is the user's name (checked like any other); without one, ?name= asks for one.
-    const wanted = data.auth?.name ?? asked?.name;
+    const wanted = auth?.name ?? asked?.name;
     if (resumed === undefined && wanted !== undefined) yield* changeName(ctx, ws, wanted, undefined, false);
     rooms = [requestedRoom(ctx, ws, asked?.room)];
   }
@@ -73,7 +73,7 @@ function* authenticated(ctx: ChatContext, sub: string): Steps<Resumed | undefine
 interface Resumed {
   user: User;
   /** The rooms to restore; undefined when the user is live here (another tab). */
-  rooms: string[] | undefined;
+  rooms: readonly string[] | undefined;
 }
 
 /** The user a session secret brings back: live here (another tab), away in its grace period, stored before a restart, or live on another node. */
@@ -108,7 +108,7 @@ export function* handleClose(ctx: ChatContext, ws: ChatSocket, code: number, rea
   const data = ws.data;
   const user = data.user;
   const rooms = data.rooms;
-  data.rooms = [];
+  data.rooms = NO_ROOMS;
   ctx.metrics.connectionsClosed++;
   if (code === 1006 && reason === "Received too big message") ctx.metrics.oversizeCloses++;
   const last = user.connections.length === 1;
@@ -132,13 +132,13 @@ export function* handleClose(ctx: ChatContext, ws: ChatSocket, code: number, rea
   if (last && !hold) yield* forgetUser(ctx, user);
 }
 
-function endGrace(ctx: ChatContext, user: User, rooms: string[]): void {
+function endGrace(ctx: ChatContext, user: User, rooms: readonly string[]): void {
   const done = drive(expire(ctx, user, rooms));
   if (done instanceof Promise) done.catch((error: unknown) => ctx.log.error("grace_end_failed", { userId: user.userId, message: String(error) }));
 }
 
 /** The grace period ended without a reconnect: now the rooms hear that the user left. */
-function* expire(ctx: ChatContext, user: User, rooms: string[]): Steps<void> {
+function* expire(ctx: ChatContext, user: User, rooms: readonly string[]): Steps<void> {
   ctx.away.delete(user.userId);
   for (const room of rooms) {
     if ((yield* wait(ctx.rooms.release(room, user.userId))) && (yield* announces(ctx, room, 1))) {

@@ -12,7 +12,7 @@ import {
   type ClientFrame,
   type SystemFrame,
 } from "../protocol.ts";
-import { currentRoom, sendError, sendFrame, sendText, type ChatSocket } from "./connection.ts";
+import { currentRoom, sendError, sendFrame, sendText, withoutRoom, withRoom, type ChatSocket } from "./connection.ts";
 import { wait, type Steps } from "./awaitable.ts";
 import type { ChatContext } from "./handlers.ts";
 import type { StoredMessage } from "./history/store.ts";
@@ -47,8 +47,7 @@ export function* onJoin(ctx: ChatContext, ws: ChatSocket, frame: Frame<"join">):
   }
   if (already) {
     // Already there: joining again only makes it the current room.
-    rooms.splice(rooms.indexOf(room), 1);
-    rooms.push(room);
+    ws.data.rooms = withRoom(rooms, room);
     sendFrame(ws, joinNotice(room, ws.data.user), ctx.metrics);
   } else {
     yield* enterRoom(ctx, ws, room, { announce: true, tellSelf: true, seen });
@@ -87,7 +86,7 @@ function* sendJoinHistory(ctx: ChatContext, ws: ChatSocket, room: string, since:
 export function* enterRoom(
   ctx: ChatContext, ws: ChatSocket, room: string, options: { announce: boolean; tellSelf: boolean; seen: number },
 ): Steps<void> {
-  if (!ws.data.rooms.includes(room)) ws.data.rooms.push(room);
+  if (!ws.data.rooms.includes(room)) ws.data.rooms = withRoom(ws.data.rooms, room);
   ctx.fanout.subscribe(ws, room, options.seen);
   const first = yield* wait(ctx.rooms.join(room, ws.data.user.userId, ws));
   if (first && options.announce && (yield* announces(ctx, room, 0))) {
@@ -99,13 +98,11 @@ export function* enterRoom(
 }
 
 export function* onLeave(ctx: ChatContext, ws: ChatSocket, frame: Frame<"leave">): Steps<void> {
-  const rooms = ws.data.rooms;
-  const at = rooms.indexOf(frame.room);
-  if (at < 0) {
+  if (!ws.data.rooms.includes(frame.room)) {
     sendError(ws, { code: "not_in_room", content: `you are not in #${frame.room}`, ref: frame.ref }, ctx.metrics);
     return;
   }
-  rooms.splice(at, 1);
+  ws.data.rooms = withoutRoom(ws.data.rooms, frame.room);
   ctx.fanout.unsubscribe(ws, frame.room);
   const notice = leaveNotice(frame.room, ws.data.user);
   if ((yield* wait(ctx.rooms.leave(frame.room, ws.data.user.userId, ws))) && (yield* announces(ctx, frame.room, 1))) {
@@ -194,7 +191,7 @@ export function* announces(ctx: ChatContext, room: string, gone: 0 | 1): Steps<b
 }
 
 /** Stores the session so the user can come back after a restart of this process (or on another node). */
-export function persistSession(ctx: ChatContext, user: UserRecord<ChatSocket>, rooms: string[]): void {
+export function persistSession(ctx: ChatContext, user: UserRecord<ChatSocket>, rooms: readonly string[]): void {
   const failed = (error: unknown) => ctx.log.error("session_store_failed", { message: String(error) });
   try {
     const saved = ctx.history.saveSession({ session: user.session, userId: user.userId, name: user.name, rooms: [...rooms], savedAt: Date.now() });

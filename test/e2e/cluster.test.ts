@@ -118,7 +118,7 @@ describe("three nodes on one Redis", () => {
     await watcher.next(acked("w"));
 
     const back = await connect(nodes[2]!, `?session=${welcome.session}`);
-    const again = back.frames.find((f) => f.type === "system" && f.event === "welcome") as { userId: string; name: string; rooms: string[] };
+    const again = back.frames.find((f) => f.type === "system" && f.event === "welcome") as { userId: string; name: string; rooms: readonly string[] };
     expect([again.userId, again.name, again.rooms]).toEqual([welcome.userId, "ivy", ["resume"]]);
     send(back, { type: "join", room: "resume", since: lastSeen, ref: "j" });
     await back.next(acked("j"));

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { createLocalRooms } from "../../../src/server/rooms.ts";
+import { createLocalRooms, newSession } from "../../../src/server/rooms.ts";
 import { mulberry32 } from "../seeded-random.ts";
 
 const ID = /^User-[0-9a-z]{5}$/;
@@ -95,6 +95,28 @@ describe("looking users up", () => {
     expect(rooms.userBySession(dotted.session)).toBe(dotted);
   });
 
+  test("a session given to createUser is the user's session, character for character", () => {
+    const rooms = createLocalRooms<Conn>(mulberry32(9));
+    // Made by newSession (a session saved before a restart, or claimed on a cluster).
+    const made = newSession("User-bbbbb");
+    expect(rooms.createUser(made, "User-bbbbb").session).toBe(made);
+    // The user's id and a secret of another shape, or not canonical base64url, kept as given.
+    for (const [id, session] of [["User-ccccc", "User-ccccc.short"], ["User-ddddd", "User-ddddd.AAAAAAAAAAAAAAAAAAAAAAA="], ["User-eeeee", "User-eeeee.A+AAAAAAAAAAAAAAAAAAAAAA"]] as const) {
+      const user = rooms.createUser(session, id);
+      expect(user.session).toBe(session);
+      expect(rooms.userBySession(session)).toBe(user);
+    }
+  });
+
+  test("each new user's session is its own, and stays the same", () => {
+    const rooms = createLocalRooms<Conn>(mulberry32(10));
+    const users = Array.from({ length: 200 }, () => rooms.createUser(undefined));
+    const sessions = users.map((user) => user.session);
+    expect(new Set(sessions).size).toBe(200);
+    expect(users.map((user) => user.session)).toEqual(sessions);
+    for (const user of users) expect(rooms.userBySession(user.session)).toBe(user);
+  });
+
   test("a session restored under another id (its own was taken) still finds its user, until forgotten", () => {
     const rooms = createLocalRooms<Conn>(mulberry32(8));
     const holder = rooms.createUser(undefined, "User-aaaaa");
@@ -132,6 +154,33 @@ describe("attach and detach", () => {
     expect(user.connections).toEqual(tabs.slice(1));
   });
 
+
+  test("connections come and go in order, once each, whether one or several", () => {
+    const rooms = createLocalRooms<Conn>(mulberry32(11));
+    const user = rooms.createUser(undefined);
+    const [a, b, c] = [conn("a"), conn("b"), conn("c")];
+    expect(user.connections).toEqual([]);
+    rooms.attach(user, a);
+    rooms.attach(user, a);
+    expect(user.connections).toEqual([a]);
+    rooms.attach(user, b);
+    rooms.attach(user, c);
+    expect(user.connections).toEqual([a, b, c]);
+    rooms.detach(user, b);
+    expect(user.connections).toEqual([a, c]);
+    rooms.detach(user, a);
+    expect(user.connections).toEqual([c]);
+    rooms.detach(user, conn("never attached"));
+    expect(user.connections).toEqual([c]);
+    rooms.detach(user, c);
+    expect(user.connections).toEqual([]);
+  });
+
+  test("a user record the registry did not make cannot take connections", () => {
+    const rooms = createLocalRooms<Conn>(mulberry32(12));
+    const stranger = { userId: "User-zzzzz", name: "User-zzzzz", session: "s", connections: [] };
+    expect(() => rooms.attach(stranger, conn("a"))).toThrow("was not made by this registry");
+  });
 
   test("a user lives while any of its connections does", () => {
     const rooms = createLocalRooms<Conn>(mulberry32(5));
