@@ -11,8 +11,12 @@ export type Awaitable<T> = T | Promise<T>;
 /** A handler written as steps, returning T. */
 export type Steps<T = void> = Generator<unknown, T, any>;
 
-/** One step: the value itself, or what the promise resolves to. */
+/**
+ * One step: the value itself, or what the promise resolves to. Only a promise is
+ * yielded to `drive`: a value goes straight back, without suspending the handler.
+ */
 export function* wait<T>(value: Awaitable<T>): Generator<Awaitable<T>, T, T> {
+  if (!(value instanceof Promise)) return value;
   return yield value;
 }
 
