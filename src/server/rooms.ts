@@ -61,14 +61,10 @@ class LocalUser<M> implements UserRecord<M> {
     }
   }
 
-  /** Made when asked for (the welcome, a saved session): once or twice per connection. */
+  /** Made when asked for: the welcome, and saving the session. */
   get session(): string {
     if (typeof this.s0 === "string") return this.s0;
-    const secret = Secret.scratch;
-    secret.writeUIntBE(this.s0, 0, 6);
-    secret.writeUIntBE(this.s1, 6, 6);
-    secret.writeUIntBE(this.s2, 12, 6);
-    return Secret.session(this.userId, secret);
+    return `${this.userId}.${Secret.text(this.s0)}${Secret.text(this.s1)}${Secret.text(this.s2)}`;
   }
 
   get connections(): readonly M[] {
@@ -167,11 +163,12 @@ const HELD: unique symbol = Symbol("held");
  * user keeps the 18 bytes as three numbers: as a string they cost 51 bytes more.
  */
 export function newSession(userId: string): string {
-  return Secret.session(userId, Secret.random());
+  return `${userId}.${Secret.random().toString("base64url")}`;
 }
 
 /** The 18 random bytes of a session, in one scratch buffer (read them before the next call). */
 const SECRET_BYTES = 18;
+const BASE64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 const Secret = {
   scratch: Buffer.alloc(SECRET_BYTES),
 
@@ -180,8 +177,16 @@ const Secret = {
     return Secret.scratch;
   },
 
-  // Joined, not a template: a template leaves a rope of three strings (21 bytes more).
-  session: (userId: string, secret: Buffer): string => [userId, ".", secret.toString("base64url")].join(""),
+  /**
+   * Six bytes, as the number readUIntBE(at, 6) gives, in base64url: eight characters,
+   * the same as Buffer's base64url of those bytes (48 bits are whole characters).
+   * Written out: through a Buffer it cost a tenth of accepting a connection.
+   */
+  text(n: number): string {
+    let text = "";
+    for (let shift = 2 ** 42; shift >= 1; shift /= 64) text += BASE64URL[Math.floor(n / shift) % 64];
+    return text;
+  },
 
   /** The secret of `session` when it is `userId`, a dot and 18 bytes in canonical base64url. */
   parse(userId: string, session: string): Buffer | undefined {
@@ -222,7 +227,8 @@ export function createLocalRooms<M>(random: () => number = Math.random): LocalRo
       const userId = wanted !== undefined && !users.has(wanted) ? wanted : newUserId();
       const user = new LocalUser<M>(userId, session);
       users.set(userId, user);
-      if (sessionUserId(user.session) !== userId) otherSessions.set(user.session, userId);
+      // A session made here starts with its user's id.
+      if (session !== undefined && sessionUserId(session) !== userId) otherSessions.set(session, userId);
       return user;
     },
 

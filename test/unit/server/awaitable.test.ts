@@ -31,7 +31,7 @@ describe("steps", () => {
     const seen: string[] = [];
     function* guarded(): Steps<void> {
       try {
-        yield* wait(Promise.reject(new Error("redis down")));
+        yield* wait(Promise.reject(new Error("redis down")) as Promise<number>);
       } catch (error) {
         seen.push((error as Error).message);
       }

@@ -100,6 +100,13 @@ describe("looking users up", () => {
     // Made by newSession (a session saved before a restart, or claimed on a cluster).
     const made = newSession("User-bbbbb");
     expect(rooms.createUser(made, "User-bbbbb").session).toBe(made);
+    // Secrets at the ends of the alphabet (bytes 00 and ff), and its first 24 characters in order.
+    for (const secret of [Buffer.alloc(18, 0), Buffer.alloc(18, 255), Buffer.from("00108310518720928b30d38f41149351559761969b71d79e7", "hex").subarray(0, 18)]) {
+      const session = `User-fffff.${secret.toString("base64url")}`;
+      const user = rooms.createUser(session, "User-fffff");
+      expect(user.session).toBe(session);
+      rooms.forget(user);
+    }
     // The user's id and a secret of another shape, or not canonical base64url, kept as given.
     for (const [id, session] of [["User-ccccc", "User-ccccc.short"], ["User-ddddd", "User-ddddd.AAAAAAAAAAAAAAAAAAAAAAA="], ["User-eeeee", "User-eeeee.A+AAAAAAAAAAAAAAAAAAAAAA"]] as const) {
       const user = rooms.createUser(session, id);
