@@ -33,6 +33,15 @@ export class ClientState {
     return this.oldest.get(room);
   }
 
+  /**
+   * The page dropped a room's oldest lines: paging back starts before `oldestShown`,
+   * or, with none of the room's messages left, before the newest seen.
+   */
+  dropOlderThan(room: string, oldestShown: number | undefined): void {
+    const newest = this.newest.get(room);
+    if (newest !== undefined) this.oldest.set(room, oldestShown ?? newest + 1);
+  }
+
   requestOlder(room: string): void {
     this.olderRequested.add(room);
   }

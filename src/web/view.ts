@@ -5,10 +5,14 @@
 import { localTime, nameHash } from "../client/render.ts";
 import { ACTION_PREFIX } from "../client/commands.ts";
 import type { MessageFrame, ServerFrame } from "../protocol.ts";
+import { KEEP_LINES, READING_LINES, TRIM_STEP } from "./log-size.ts";
 import type { WebSession } from "./session.ts";
 
 /** How close to the bottom (px) the log must be for new lines to scroll it. */
 const STICK_TO_BOTTOM = 48;
+/** New lines are drawn at most this often (a display frame), all that came in between at once. */
+const DRAW_EVERY_MS = 16;
+
 
 export interface ViewElements {
   log: HTMLOListElement;
@@ -29,12 +33,24 @@ export class ChatView {
   /** What each redrawn part last showed: it is rebuilt only on a change, so focus and clicks are not lost. */
   private readonly drawn = new Map<string, string>();
   private alertTimer: ReturnType<typeof setTimeout> | undefined;
+  /**
+   * New lines wait here to be drawn together, up to DRAW_EVERY_MS later: drawn one by
+   * one, each cost a layout of the whole log, and a busy room (2,250 messages at once)
+   * took the page 17 s to show.
+   */
+  private waiting: HTMLLIElement[] = [];
+  private waitingForce = false;
+  private drawTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(private readonly el: ViewElements, private readonly session: () => WebSession | undefined) {}
 
   /** A new session starts with an empty page. */
   reset(): void {
     this.el.log.replaceChildren();
+    clearTimeout(this.drawTimer);
+    this.drawTimer = undefined;
+    this.waiting = [];
+    this.waitingForce = false;
     this.unread.clear();
     this.tabOrder = [];
     this.shownRoom = undefined;
@@ -237,11 +253,47 @@ export class ChatView {
   }
 
   private append(items: HTMLLIElement[], force = false): void {
+    this.waiting.push(...items);
+    this.waitingForce ||= force;
+    this.drawTimer ??= setTimeout(() => this.draw(), DRAW_EVERY_MS);
+  }
+
+  /** Draws the lines waiting, with one layout. */
+  private draw(): void {
+    this.drawTimer = undefined;
+    const items = this.waiting;
+    const force = this.waitingForce;
+    this.waiting = [];
+    this.waitingForce = false;
     const log = this.el.log;
     const atEnd = log.scrollHeight - log.scrollTop - log.clientHeight < STICK_TO_BOTTOM;
+    // The room shown may have changed since they were made.
+    for (const li of items) li.hidden = !this.visible(li);
     log.append(...items);
     // Follow new lines unless the reader scrolled up to read older ones.
-    if (atEnd || force) this.scrollToEnd();
+    if (atEnd || force) {
+      this.trim(KEEP_LINES);
+      this.scrollToEnd();
+    } else {
+      this.trim(READING_LINES);
+    }
+  }
+
+  /** Drops the oldest lines past `keep` (and TRIM_STEP more); paging back then starts at the oldest left. */
+  private trim(keep: number): void {
+    const log = this.el.log;
+    if (log.childElementCount <= keep + TRIM_STEP) return;
+    const rooms = new Set<string>();
+    while (log.childElementCount > keep) {
+      const line = log.firstElementChild as HTMLElement;
+      if (line.dataset.id !== undefined && line.dataset.room !== undefined) rooms.add(line.dataset.room);
+      line.remove();
+    }
+    const state = this.session()?.state;
+    for (const room of rooms) {
+      const oldest = log.querySelector<HTMLElement>(`li[data-room="${CSS.escape(room)}"][data-id]`);
+      state?.dropOlderThan(room, oldest === null ? undefined : Number(oldest.dataset.id));
+    }
   }
 
   private scrollToEnd(): void {

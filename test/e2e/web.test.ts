@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Page } from "playwright-core";
 import { mintToken } from "../../src/server/auth.ts";
+import { KEEP_LINES, TRIM_STEP } from "../../src/web/log-size.ts";
 import { ChatPage, launchBrowser, type Browser } from "../browser.ts";
 import { cleanup, LineCollector, rawWebSocketPeer, ROOT, startServer, TestClient, type ServerProcess } from "../helpers.ts";
 
@@ -240,6 +241,38 @@ describe("chatting", () => {
     await lee.clickButton("Leave #beta");
     await lee.waitForLine("lee left #beta");
     expect(await lee.page.getByRole("button", { name: /^#/ }).allTextContents()).toEqual(["#lobby", "#alpha"]);
+  });
+});
+
+describe("a page left open", () => {
+  test("keeps the newest lines of a busy room, and /history brings back the ones it let go", async () => {
+    const reader = await open("reader");
+    const total = KEEP_LINES + TRIM_STEP + 50;
+    const sender = new WebSocket(`ws://127.0.0.1:${server.port}/?name=busy`);
+    await new Promise((resolve, reject) => {
+      sender.onopen = resolve;
+      sender.onerror = reject;
+    });
+    for (let i = 1; i <= total; i++) sender.send(`line ${i}`);
+    await reader.waitForLine(`busy: line ${total}`, 30_000);
+    sender.close();
+
+    const shown = await reader.lines();
+    expect(shown.length).toBeGreaterThanOrEqual(KEEP_LINES);
+    expect(shown.length).toBeLessThanOrEqual(KEEP_LINES + TRIM_STEP);
+    const numbers = (lines: string[]) => lines.map((l) => /busy: line (\d+)$/.exec(l)?.[1]).filter((n) => n !== undefined).map(Number);
+    const kept = numbers(shown);
+    // The newest, in order, without a hole; the oldest went.
+    expect(kept.at(-1)).toBe(total);
+    expect(kept).toEqual(Array.from({ length: kept.length }, (_, i) => total - kept.length + 1 + i));
+    const firstKept = kept[0]!;
+    expect(firstKept).toBeGreaterThan(1);
+
+    // Paging back starts right before the oldest line still shown.
+    await reader.say("/history 20");
+    await reader.waitForLine(`busy: line ${firstKept - 1}`);
+    const paged = numbers(await reader.lines());
+    expect(paged.slice(0, 20 + 1)).toEqual(Array.from({ length: 21 }, (_, i) => firstKept - 20 + i));
   });
 });
 

@@ -113,4 +113,19 @@ describe("showing each message once", () => {
     expect(state.awaitingOlder("lobby")).toBe(false);
     expect(state.oldestSeen("lobby")).toBe(2);
   });
+
+  test("once the page drops a room's oldest lines, paging back starts at the oldest still shown", () => {
+    const state = new ClientState();
+    state.toShow(history([5, 6, 7, 8]));
+    state.dropOlderThan("lobby", 7);
+    expect(state.oldestSeen("lobby")).toBe(7);
+    state.requestOlder("lobby");
+    expect(idsOf(state.toShow(history([3, 4, 5, 6])))).toEqual([3, 4, 5, 6]);
+    // With none of its lines left, paging back starts from the newest seen.
+    state.dropOlderThan("lobby", undefined);
+    expect(state.oldestSeen("lobby")).toBe(9);
+    // A room never seen has nowhere to page back from.
+    state.dropOlderThan("elsewhere", undefined);
+    expect(state.oldestSeen("elsewhere")).toBeUndefined();
+  });
 });
