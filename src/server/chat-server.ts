@@ -4,7 +4,7 @@
 import type { Server } from "bun";
 import { checkOrigin, ConnectionCaps, refusalResponse, type Refusal } from "./admission.ts";
 import { CloseCode, encode, timestamp } from "../protocol.ts";
-import { dropSlowReader, newRare, NO_ROOMS, sendError, sendText, type ChatSocket, type ConnectionAuth, type ConnectionData } from "./connection.ts";
+import { dropSlowReader, newRare, NO_ROOMS, PENDING_USER, sendError, sendText, type ChatSocket, type ConnectionAuth, type ConnectionData } from "./connection.ts";
 import { drive } from "./awaitable.ts";
 import { createLocalFanout, createRoomDelivery, type Fanout, type RoomDelivery } from "./fanout.ts";
 import { handleMessage, serially, type ChatContext } from "./handlers.ts";
@@ -119,8 +119,6 @@ export const defaultChatServerOptions = {
   compress: false,
 } satisfies Partial<ChatServerOptions>;
 
-// Stands in for the user between the upgrade and `open`, where the real one is assigned.
-const PENDING_USER: UserRecord<ChatSocket> = Object.freeze({ userId: "", name: "", session: "", connections: Object.freeze([]) });
 
 export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatServer {
   const options = { ...defaultChatServerOptions, ...input };

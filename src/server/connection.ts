@@ -50,6 +50,13 @@ export interface ConnectionRare {
   busy: Promise<void> | undefined;
 }
 
+/**
+ * Stands in for the user between the upgrade and `open`, where the real one is
+ * assigned, and stays when `open` fails before that (a cluster's store unreachable):
+ * such a connection was never in the registry, so its close has nothing to undo.
+ */
+export const PENDING_USER: UserRecord<ChatSocket> = Object.freeze({ userId: "", name: "", session: "", connections: Object.freeze([]) });
+
 export function rareOf(data: ConnectionData): ConnectionRare {
   return (data.rare ??= newRare(undefined, undefined));
 }

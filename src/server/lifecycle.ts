@@ -4,7 +4,7 @@
 // restarted server: sessions are stored) restores the same userId, name and rooms
 // without join/leave noise; otherwise the leave is announced when the grace ends.
 import { DEFAULT_HISTORY_LIMIT, DEFAULT_ROOM, encode, normaliseRoom, timestamp } from "../protocol.ts";
-import { NO_ROOMS, sendError, sendFrame, takeAsked, type ChatSocket } from "./connection.ts";
+import { NO_ROOMS, PENDING_USER, sendError, sendFrame, takeAsked, type ChatSocket } from "./connection.ts";
 import { drive, wait, type Steps } from "./awaitable.ts";
 import type { ChatContext } from "./handlers.ts";
 import { announces, changeName, enterRoom, leaveNotice, persistSession, sendHistory } from "./membership.ts";
@@ -111,6 +111,7 @@ export function* handleClose(ctx: ChatContext, ws: ChatSocket, code: number, rea
   data.rooms = NO_ROOMS;
   ctx.metrics.connectionsClosed++;
   if (code === 1006 && reason === "Received too big message") ctx.metrics.oversizeCloses++;
+  if (user === PENDING_USER) return;
   const last = user.connections.length === 1;
   // The last connection of a user is held open in its rooms for the grace period.
   const hold = last && ctx.graceMs > 0;

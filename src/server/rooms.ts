@@ -23,7 +23,7 @@ export interface UserRecord<M> {
 /** A user record from createUser: connections are kept by the record itself. */
 function ours<M>(user: UserRecord<M>): LocalUser<M> {
   if (user instanceof LocalUser) return user as LocalUser<M>;
-  throw new Error(`user ${user.userId} was not made by this registry`);
+  throw new Error(`user ${JSON.stringify(user.userId)} was not made by this registry, so it holds no connections here`);
 }
 
 const NO_CONNECTIONS: readonly never[] = Object.freeze([]);
