@@ -42,7 +42,10 @@ export interface ChatContext {
   readonly bootTime: number;
   /** Users in their grace period: the rooms to restore and the timer that ends it. */
   readonly away: Map<string, { rooms: readonly string[]; timer: ReturnType<typeof setTimeout> }>;
-  /** Sessions written to the store (kept up to date as rooms and names change). */
+  /**
+   * Users (by userId) whose session is written to the store, kept up to date as rooms
+   * and names change. Not by session: a user's session string is built on each read.
+   */
   readonly savedSessions: Set<string>;
 }
 
@@ -166,7 +169,7 @@ function onChatMessage(ctx: ChatContext, ws: ChatSocket, frame: Frame<"message">
   const ref = frame.ref;
   // A client that uses refs will resend after a lost ack, maybe to a restarted server:
   // its session must survive a crash so the resend is recognised as the same user's.
-  if (ref !== undefined && !ctx.savedSessions.has(user.session)) persistSession(ctx, user, ws.data.rooms);
+  if (ref !== undefined && !ctx.savedSessions.has(user.userId)) persistSession(ctx, user, ws.data.rooms);
   ctx.messages.submit(room, user.userId, user.name, frame.content, ref, ws);
 }
 

@@ -32,7 +32,7 @@ export function* handleOpen(ctx: ChatContext, ws: ChatSocket): Steps<void> {
     rooms = [requestedRoom(ctx, ws, asked?.room)];
   }
   // On a cluster another node may resume this user at any moment: its session must be there.
-  if (ctx.history.shared && !ctx.savedSessions.has(user.session)) persistSession(ctx, user, rooms);
+  if (ctx.history.shared && !ctx.savedSessions.has(user.userId)) persistSession(ctx, user, rooms);
 
   sendFrame(ws, {
     type: "system",
@@ -151,7 +151,7 @@ function* expire(ctx: ChatContext, user: User, rooms: readonly string[]): Steps<
 }
 
 function* forgetUser(ctx: ChatContext, user: User): Steps<void> {
-  ctx.savedSessions.delete(user.session);
+  ctx.savedSessions.delete(user.userId);
   // Only a user gone from every node loses its session; on a cluster another node may still have it.
   if (yield* wait(ctx.rooms.forget(user))) yield* wait(ctx.history.deleteSession(user.session));
 }

@@ -47,7 +47,7 @@ export function* onJoin(ctx: ChatContext, ws: ChatSocket, frame: Frame<"join">):
   }
   if (already) {
     // Already there: joining again only makes it the current room.
-    ws.data.rooms = withRoom(rooms, room);
+    ws.data.rooms = withRoom(ws.data.rooms, room);
     sendFrame(ws, joinNotice(room, ws.data.user), ctx.metrics);
   } else {
     yield* enterRoom(ctx, ws, room, { announce: true, tellSelf: true, seen });
@@ -196,7 +196,7 @@ export function persistSession(ctx: ChatContext, user: UserRecord<ChatSocket>, r
   try {
     const saved = ctx.history.saveSession({ session: user.session, userId: user.userId, name: user.name, rooms: [...rooms], savedAt: Date.now() });
     if (saved instanceof Promise) saved.catch(failed);
-    ctx.savedSessions.add(user.session);
+    ctx.savedSessions.add(user.userId);
   } catch (error) {
     failed(error);
   }
@@ -204,7 +204,7 @@ export function persistSession(ctx: ChatContext, user: UserRecord<ChatSocket>, r
 
 /** A stored session follows the user's rooms and name, so a restart restores the latest. */
 function roomsChanged(ctx: ChatContext, ws: ChatSocket): void {
-  if (ctx.savedSessions.has(ws.data.user.session)) persistSession(ctx, ws.data.user, ws.data.rooms);
+  if (ctx.savedSessions.has(ws.data.user.userId)) persistSession(ctx, ws.data.user, ws.data.rooms);
 }
 
 function joinNotice(room: string, user: UserRecord<ChatSocket>): SystemFrame {
