@@ -46,6 +46,11 @@ export class ClientState {
     this.olderRequested.add(room);
   }
 
+  /** Whether an older page of any room has been asked for and not yet come. */
+  pagingBack(): boolean {
+    return this.olderRequested.size > 0;
+  }
+
   /** Whether the next history frame of a room is the older page asked for with `requestOlder`. */
   awaitingOlder(room: string): boolean {
     return this.olderRequested.has(room);

@@ -5,14 +5,13 @@
 import { localTime, nameHash } from "../client/render.ts";
 import { ACTION_PREFIX } from "../client/commands.ts";
 import type { MessageFrame, ServerFrame } from "../protocol.ts";
-import { KEEP_LINES, READING_LINES, TRIM_STEP } from "./log-size.ts";
+import { KEEP_LINES, MOST_LINES, READING_LINES, TRIM_STEP } from "./log-size.ts";
 import type { WebSession } from "./session.ts";
 
 /** How close to the bottom (px) the log must be for new lines to scroll it. */
 const STICK_TO_BOTTOM = 48;
-/** New lines are drawn at most this often (a display frame), all that came in between at once. */
+/** New lines are drawn at most this often (about a display frame), all that came in between at once. */
 const DRAW_EVERY_MS = 16;
-
 
 export interface ViewElements {
   log: HTMLOListElement;
@@ -41,6 +40,8 @@ export class ChatView {
   private waiting: HTMLLIElement[] = [];
   private waitingForce = false;
   private drawTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Set by an older page (/history), cleared when the reader sends: the log keeps READING_LINES meanwhile. */
+  private pagedBack = false;
 
   constructor(private readonly el: ViewElements, private readonly session: () => WebSession | undefined) {}
 
@@ -51,6 +52,7 @@ export class ChatView {
     this.drawTimer = undefined;
     this.waiting = [];
     this.waitingForce = false;
+    this.pagedBack = false;
     this.unread.clear();
     this.tabOrder = [];
     this.shownRoom = undefined;
@@ -77,6 +79,7 @@ export class ChatView {
     for (const m of messages) if (m.room !== this.shownRoom && !older) this.unread.set(m.room, (this.unread.get(m.room) ?? 0) + 1);
     if (older) {
       this.el.log.prepend(...items);
+      this.pagedBack = true;
     } else {
       const own = messages.some((m) => m.userId === selfId);
       this.append(items, own);
@@ -255,6 +258,13 @@ export class ChatView {
   private append(items: HTMLLIElement[], force = false): void {
     this.waiting.push(...items);
     this.waitingForce ||= force;
+    // A tab in the background gets its timers run once a second or less: draw now rather
+    // than let the lines waiting pile up past what the log would keep.
+    if (this.waiting.length > KEEP_LINES) {
+      clearTimeout(this.drawTimer);
+      this.draw();
+      return;
+    }
     this.drawTimer ??= setTimeout(() => this.draw(), DRAW_EVERY_MS);
   }
 
@@ -269,31 +279,52 @@ export class ChatView {
     const atEnd = log.scrollHeight - log.scrollTop - log.clientHeight < STICK_TO_BOTTOM;
     // The room shown may have changed since they were made.
     for (const li of items) li.hidden = !this.visible(li);
+    // The reader's own line brings them back to the end, and to the shorter log.
+    if (force) this.pagedBack = false;
+    const reading = !(atEnd || force);
     log.append(...items);
     // Follow new lines unless the reader scrolled up to read older ones.
-    if (atEnd || force) {
-      this.trim(KEEP_LINES);
-      this.scrollToEnd();
-    } else {
-      this.trim(READING_LINES);
-    }
+    this.trim(reading || this.pagedBack ? READING_LINES : KEEP_LINES, reading);
+    if (!reading) this.scrollToEnd();
   }
 
-  /** Drops the oldest lines past `keep` (and TRIM_STEP more); paging back then starts at the oldest left. */
-  private trim(keep: number): void {
+  /**
+   * Drops the oldest lines past `keep` (and TRIM_STEP more); paging back then starts at
+   * the oldest left. While the reader is scrolled up, lines on screen stay (up to
+   * MOST_LINES). Nothing goes while an older page is on its way: it would be shown
+   * above a hole where the dropped lines were.
+   */
+  private trim(keep: number, reading: boolean): void {
     const log = this.el.log;
-    if (log.childElementCount <= keep + TRIM_STEP) return;
+    const count = log.childElementCount;
+    if (count <= keep + TRIM_STEP) return;
+    const state = this.session()?.state;
+    if (count <= MOST_LINES && state?.pagingBack()) return;
+    let drop = count - keep;
+    if (reading && count <= MOST_LINES) drop = Math.min(drop, this.linesAboveView());
     const rooms = new Set<string>();
-    while (log.childElementCount > keep) {
+    for (; drop > 0; drop--) {
       const line = log.firstElementChild as HTMLElement;
       if (line.dataset.id !== undefined && line.dataset.room !== undefined) rooms.add(line.dataset.room);
       line.remove();
     }
-    const state = this.session()?.state;
     for (const room of rooms) {
       const oldest = log.querySelector<HTMLElement>(`li[data-room="${CSS.escape(room)}"][data-id]`);
       state?.dropOlderThan(room, oldest === null ? undefined : Number(oldest.dataset.id));
     }
+  }
+
+  /** How many of the log's lines come before the first one on screen (0 when none is found). */
+  private linesAboveView(): number {
+    const log = this.el.log;
+    const box = log.getBoundingClientRect();
+    // Lines of other rooms are hidden and have no place on screen to compare: ask the
+    // page what is drawn at the top of the log instead, past its padding.
+    for (let y = box.top + 1; y < box.bottom; y += 8) {
+      const line = document.elementFromPoint(box.left + box.width / 2, y)?.closest("li");
+      if (line?.parentElement === log) return Array.prototype.indexOf.call(log.children, line);
+    }
+    return 0;
   }
 
   private scrollToEnd(): void {

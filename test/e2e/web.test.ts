@@ -255,7 +255,6 @@ describe("a page left open", () => {
     });
     for (let i = 1; i <= total; i++) sender.send(`line ${i}`);
     await reader.waitForLine(`busy: line ${total}`, 30_000);
-    sender.close();
 
     const shown = await reader.lines();
     expect(shown.length).toBeGreaterThanOrEqual(KEEP_LINES);
@@ -273,6 +272,21 @@ describe("a page left open", () => {
     await reader.waitForLine(`busy: line ${firstKept - 1}`);
     const paged = numbers(await reader.lines());
     expect(paged.slice(0, 20 + 1)).toEqual(Array.from({ length: 21 }, (_, i) => firstKept - 20 + i));
+
+    // What the reader went back for stays while new lines come...
+    const more = total + TRIM_STEP + 50;
+    for (let i = total + 1; i <= more; i++) sender.send(`line ${i}`);
+    await reader.waitForLine(`busy: line ${more}`, 30_000);
+    const after = numbers(await reader.lines());
+    expect(after[0]).toBe(firstKept - 20);
+    expect(after).toEqual(Array.from({ length: after.length }, (_, i) => firstKept - 20 + i));
+    // ...until they speak: then the log is back to the newest KEEP_LINES.
+    await reader.say("back");
+    await reader.waitForLine("reader (you): back");
+    const last = await reader.lines();
+    expect(last.length).toBeLessThanOrEqual(KEEP_LINES + TRIM_STEP);
+    expect(numbers(last).at(-1)).toBe(more);
+    sender.close();
   });
 });
 
