@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Page } from "playwright-core";
 import { mintToken } from "../../src/server/auth.ts";
-import { KEEP_LINES, TRIM_STEP } from "../../src/web/log-size.ts";
+import { KEEP_LINES, MOST_LINES, READING_LINES, TRIM_STEP } from "../../src/web/log-size.ts";
 import { ChatPage, launchBrowser, type Browser } from "../browser.ts";
 import { cleanup, LineCollector, rawWebSocketPeer, ROOT, startServer, TestClient, type ServerProcess } from "../helpers.ts";
 
@@ -286,6 +286,40 @@ describe("a page left open", () => {
     const last = await reader.lines();
     expect(last.length).toBeLessThanOrEqual(KEEP_LINES + TRIM_STEP);
     expect(numbers(last).at(-1)).toBe(more);
+    sender.close();
+  });
+
+  test("a reader scrolled up keeps the lines on screen while thousands come in, up to MOST_LINES", async () => {
+    const reader = await open("scroller", { room: "reading" });
+    const sender = new WebSocket(`ws://127.0.0.1:${server.port}/?name=chatty&room=reading`);
+    await new Promise((resolve, reject) => {
+      sender.onopen = resolve;
+      sender.onerror = reject;
+    });
+    let sent = 0;
+    const sendUpTo = async (last: number) => {
+      while (sent < last) sender.send(`line ${++sent}`);
+      await reader.waitForLine(`chatty: line ${last}`, 30_000);
+    };
+    await sendUpTo(300);
+    // The lines that meet the log's box, found by their boxes (the page finds them otherwise).
+    const onScreen = () => inPage<string[]>(reader.page, `(() => {
+      const log = document.querySelector("#messages");
+      const box = log.getBoundingClientRect();
+      return [...log.children].filter((li) => { const r = li.getBoundingClientRect(); return r.height > 0 && r.bottom > box.top && r.top < box.bottom; }).map((li) => li.textContent);
+    })()`);
+    await inPage(reader.page, `document.querySelector("#messages").scrollTop = 0`);
+    const read = await onScreen();
+    expect(read.length).toBeGreaterThan(0);
+
+    await sendUpTo(300 + READING_LINES + 2 * TRIM_STEP);
+    const count = (await reader.lines()).length;
+    expect(count).toBeGreaterThan(READING_LINES + TRIM_STEP);
+    expect(await onScreen()).toEqual(read);
+
+    // Past MOST_LINES the oldest go even from under the reader: the log stays bounded.
+    await sendUpTo(MOST_LINES + 300);
+    expect((await reader.lines()).length).toBeLessThanOrEqual(MOST_LINES);
     sender.close();
   });
 });
