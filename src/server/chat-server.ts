@@ -17,7 +17,7 @@ import { silentLogger, type Logger } from "./log.ts";
 import { count, createMetrics, type Metrics } from "./metrics.ts";
 import { healthResponse, metricsText } from "./ops.ts";
 import { webPageDevelopment, webPageRoutes } from "./web-page.ts";
-import { createLocalRooms, type LocalRoomRegistry, type RoomRegistry, type UserRecord } from "./rooms.ts";
+import { createLocalRooms, type LocalRoomRegistry, type RoomRegistry } from "./rooms.ts";
 import { SocketList } from "./socket-list.ts";
 
 export interface ChatServerOptions {

@@ -248,11 +248,7 @@ describe("a page left open", () => {
   test("keeps the newest lines of a busy room, and /history brings back the ones it let go", async () => {
     const reader = await open("reader");
     const total = KEEP_LINES + TRIM_STEP + 50;
-    const sender = new WebSocket(`ws://127.0.0.1:${server.port}/?name=busy`);
-    await new Promise((resolve, reject) => {
-      sender.onopen = resolve;
-      sender.onerror = reject;
-    });
+    const sender = await rawSender("?name=busy");
     for (let i = 1; i <= total; i++) sender.send(`line ${i}`);
     await reader.waitForLine(`busy: line ${total}`, 30_000);
 
@@ -291,11 +287,7 @@ describe("a page left open", () => {
 
   test("a reader scrolled up keeps the lines on screen while thousands come in, up to MOST_LINES", async () => {
     const reader = await open("scroller", { room: "reading" });
-    const sender = new WebSocket(`ws://127.0.0.1:${server.port}/?name=chatty&room=reading`);
-    await new Promise((resolve, reject) => {
-      sender.onopen = resolve;
-      sender.onerror = reject;
-    });
+    const sender = await rawSender("?name=chatty&room=reading");
     let sent = 0;
     const sendUpTo = async (last: number) => {
       while (sent < last) sender.send(`line ${++sent}`);
@@ -477,6 +469,16 @@ describe("reconnecting", () => {
 });
 
 /** Evaluates an expression in the page. Written as text: this file is type-checked without the DOM's types. */
+/** A plain WebSocket client of the test server, open. */
+async function rawSender(query: string): Promise<WebSocket> {
+  const socket = new WebSocket(`ws://127.0.0.1:${server.port}/${query}`);
+  await new Promise((resolve, reject) => {
+    socket.onopen = resolve;
+    socket.onerror = reject;
+  });
+  return socket;
+}
+
 function inPage<T = unknown>(page: Page, expression: string): Promise<T> {
   return page.evaluate(expression) as Promise<T>;
 }
