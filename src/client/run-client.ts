@@ -10,6 +10,7 @@ import { TokenBucket } from "../rate-limit.ts";
 import { createRenderer } from "./render.ts";
 import { ClientState } from "./state.ts";
 import { createInteractiveTerminal, createPlainTerminal, type Terminal } from "./terminal.ts";
+import { askForOlder, olderAnswered } from "./paging.ts";
 import { rejoinAndResend } from "./resume.ts";
 
 /** How long piped mode waits, after the last ack, for its own lines to come back (a cluster may deliver them after the ack). */
@@ -168,6 +169,8 @@ class ClientSession {
       this.rejoins.delete((frame as { ref: string }).ref);
       if (!this.options.json) for (const message of this.state.endReplay(rejoined)) this.terminal.print(this.render(message)!);
     }
+    const older = olderAnswered(this.state, frame, retried);
+    if (older !== undefined && !this.options.json) for (const message of older) this.terminal.print(this.render(message)!);
     if (welcome !== undefined) {
       const fresh = welcome.session !== this.askedSession;
       const { rate, burst } = welcome.limits;
@@ -268,9 +271,7 @@ class ClientSession {
           this.status("you are not in any room");
           return;
         }
-        this.state.requestOlder(room);
-        const before = this.state.oldestSeen(room);
-        this.connection.send({ type: "history", room, limit: command.limit, ...(before === undefined ? {} : { before }) });
+        askForOlder(this.connection, this.state, room, command.limit);
         return;
       }
       case "rooms": {

@@ -10,8 +10,11 @@ export class ClientState {
   /** Per room, the newest and oldest message ids shown: replays show only what is newer. */
   private readonly newest = new Map<string, number>();
   private readonly oldest = new Map<string, number>();
-  /** Rooms with a /history request outstanding: their next history frame is older messages. */
-  private readonly olderRequested = new Set<string>();
+  /**
+   * Rooms with a /history request outstanding: its answer may come in several history
+   * frames (the server sends at most 200 messages in one), held until its ack.
+   */
+  private readonly older = new Map<string, { ref: string; before: number; held: MessageFrame[] }>();
   /**
    * Rooms being re-joined after a reconnect. A resumed connection may get live
    * messages before the replay of what it missed; both are held back until the
@@ -42,18 +45,31 @@ export class ClientState {
     if (newest !== undefined) this.oldest.set(room, oldestShown ?? newest + 1);
   }
 
-  requestOlder(room: string): void {
-    this.olderRequested.add(room);
+  /** A /history request for messages before `before` was sent with `ref`: what answers it is held until `endOlder`. */
+  requestOlder(room: string, ref: string, before: number | undefined): void {
+    this.older.set(room, { ref, before: before ?? Number.MAX_SAFE_INTEGER, held: [] });
   }
 
   /** Whether an older page of any room has been asked for and not yet come. */
   pagingBack(): boolean {
-    return this.olderRequested.size > 0;
+    return this.older.size > 0;
   }
 
-  /** Whether the next history frame of a room is the older page asked for with `requestOlder`. */
-  awaitingOlder(room: string): boolean {
-    return this.olderRequested.has(room);
+  /**
+   * The request sent with `ref` was answered (ack or error): the older messages it
+   * brought, in id order, each once; undefined when `ref` was not a /history request.
+   */
+  endOlder(ref: string): MessageFrame[] | undefined {
+    for (const [room, page] of this.older) {
+      if (page.ref !== ref) continue;
+      this.older.delete(room);
+      const ids = new Set<number>();
+      const messages = page.held.filter((m) => m.id < page.before && !ids.has(m.id) && ids.add(m.id)).sort((a, b) => a.id - b.id);
+      const first = messages[0];
+      if (first !== undefined && first.id < (this.oldest.get(room) ?? Number.MAX_SAFE_INTEGER)) this.oldest.set(room, first.id);
+      return messages;
+    }
+    return undefined;
   }
 
   /** Makes a joined room the current one (the browser page's room tabs), as if joined last. */
@@ -64,24 +80,25 @@ export class ClientState {
   }
 
   /**
-   * The messages of a live or history frame that should be shown: each message once,
-   * however often a reconnect replays it. Older pages asked for with /history are
-   * shown as such.
+   * The messages of a live or history frame that should be shown now: each message
+   * once, however often a reconnect replays it. A re-join's replay is held until
+   * `endReplay`, an older page asked for with /history until `endOlder`.
    */
   toShow(frame: ServerFrame): MessageFrame[] {
     if (frame.type !== "message" && frame.type !== "history") return [];
+    // The re-join is sent before anything else on a new connection (a /history sent
+    // again included), and the server answers in order: until its ack, history is its.
     const held = this.replaying.get(frame.room);
-    if (held !== undefined && !this.olderRequested.has(frame.room)) {
+    if (held !== undefined) {
       if (frame.type === "message") held.push(frame);
       else held.push(...frame.messages);
       return [];
     }
     if (frame.type === "message") return this.isNew(frame) ? [frame] : [];
-    if (this.olderRequested.delete(frame.room)) {
-      const before = this.oldest.get(frame.room) ?? Number.MAX_SAFE_INTEGER;
-      const older = frame.messages.filter((m) => m.id < before);
-      if (older.length > 0) this.oldest.set(frame.room, older[0]!.id);
-      return older;
+    const page = this.older.get(frame.room);
+    if (page !== undefined) {
+      page.held.push(...frame.messages);
+      return [];
     }
     return frame.messages.filter((m) => this.isNew(m));
   }

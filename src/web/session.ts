@@ -7,6 +7,7 @@ import { ChatConnection } from "../client/connection.ts";
 import { COMMANDS, isCommand, parseInput } from "../client/commands.ts";
 import { ClientState } from "../client/state.ts";
 import type { MessageFrame, PresenceUser, ServerFrame } from "../protocol.ts";
+import { askForOlder, olderAnswered } from "../client/paging.ts";
 import { rejoinAndResend } from "../client/resume.ts";
 
 export interface SessionEvents {
@@ -162,6 +163,8 @@ export class WebSession {
       this.rejoins.delete(ref!);
       this.events.onMessages(this.state.endReplay(rejoined), false);
     }
+    const older = olderAnswered(this.state, frame, retried);
+    if (older !== undefined && older.length > 0) this.events.onMessages(older, true);
     if (welcome !== undefined) {
       const fresh = welcome.session !== this.askedSession;
       this.session = welcome.session;
@@ -187,9 +190,8 @@ export class WebSession {
     switch (frame.type) {
       case "message":
       case "history": {
-        const older = frame.type === "history" && this.state.awaitingOlder(frame.room);
         const messages = this.state.toShow(frame);
-        if (messages.length > 0) this.events.onMessages(messages, older);
+        if (messages.length > 0) this.events.onMessages(messages, false);
         return;
       }
       case "presence":
@@ -265,9 +267,7 @@ export class WebSession {
       }
       case "history": {
         if (room === undefined) return this.events.onLocal("you are not in any room", true);
-        this.state.requestOlder(room);
-        const before = this.state.oldestSeen(room);
-        this.connection.send({ type: "history", room, limit: command.limit, ...(before === undefined ? {} : { before }) });
+        askForOlder(this.connection, this.state, room, command.limit);
         return;
       }
       case "rooms": {

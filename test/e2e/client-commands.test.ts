@@ -142,6 +142,18 @@ describe("slash commands through stdin", () => {
     writer.close();
   });
 
+  test("/history of more than the server sends in one frame shows the whole page, in order", async () => {
+    const writer = await TestClient.connect(`${server.url}/?room=deep`);
+    for (let i = 1; i <= 500; i++) writer.send(JSON.stringify({ type: "message", content: `deep ${i}`, ref: `d${i}` }));
+    await writer.next((f) => f.type === "ack" && f.ref === "d500");
+    const result = await piped("/history 300\n", "--room", "deep");
+    expect(result.code).toBe(0);
+    const shown = result.stdout.split("\n").map((line) => /: deep (\d+)$/.exec(line)?.[1]).filter(Boolean).map(Number);
+    // 50 on joining (451..500), then 151..450, sent as two history frames of 200 and 100.
+    expect(shown).toEqual([...Array.from({ length: 50 }, (_, i) => 451 + i), ...Array.from({ length: 300 }, (_, i) => 151 + i)]);
+    writer.close();
+  });
+
   test("//text sends a message that starts with a slash", async () => {
     const result = await piped("//not a command\n", "--name", "slasher");
     expect(result.stdout).toMatch(/slasher \(you\): \/not a command$/m);

@@ -102,16 +102,47 @@ describe("showing each message once", () => {
     expect(idsOf(state.toShow(message(15)))).toEqual([15]);
   });
 
-  test("/history pages show older messages once", () => {
+  test("/history pages show older messages once, when the request is answered", () => {
     const state = new ClientState();
     state.toShow(history([5, 6, 7]));
     expect(state.oldestSeen("lobby")).toBe(5);
-    expect(state.awaitingOlder("lobby")).toBe(false);
-    state.requestOlder("lobby");
-    expect(state.awaitingOlder("lobby")).toBe(true);
-    expect(idsOf(state.toShow(history([2, 3, 4, 5])))).toEqual([2, 3, 4]);
-    expect(state.awaitingOlder("lobby")).toBe(false);
+    expect(state.pagingBack()).toBe(false);
+    state.requestOlder("lobby", "h1", state.oldestSeen("lobby"));
+    expect(state.pagingBack()).toBe(true);
+    expect(state.toShow(history([2, 3, 4, 5]))).toEqual([]);
+    expect(state.endOlder("other-ref")).toBeUndefined();
+    expect(idsOf(state.endOlder("h1")!)).toEqual([2, 3, 4]);
+    expect(state.pagingBack()).toBe(false);
     expect(state.oldestSeen("lobby")).toBe(2);
+    // Later history frames are not older pages any more.
+    expect(idsOf(state.toShow(history([7, 8])))).toEqual([8]);
+  });
+
+  test("a page the server sends in several frames is shown whole, in id order", () => {
+    const state = new ClientState();
+    state.toShow(history([1100, 1101]));
+    state.requestOlder("lobby", "h1", 1100);
+    // /history 400: ids 700..1099 as two frames of 200, oldest first.
+    const ids = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+    expect(state.toShow(history(ids(700, 899)))).toEqual([]);
+    expect(state.toShow(history(ids(900, 1099)))).toEqual([]);
+    expect(idsOf(state.endOlder("h1")!)).toEqual(ids(700, 1099));
+    expect(state.oldestSeen("lobby")).toBe(700);
+  });
+
+  test("a /history outstanding across a reconnect: the re-join's replay is not taken for it, and the page sent again is shown once", () => {
+    const state = new ClientState();
+    state.toShow(history([100, 101]));
+    state.requestOlder("lobby", "h1", 100);
+    // Part of the answer comes; the connection drops before the rest and the ack.
+    expect(state.toShow(history([99]))).toEqual([]);
+    // On the new connection the re-join goes first, then h1 again.
+    state.startReplay("lobby");
+    expect(state.toShow(history([102, 103]))).toEqual([]);
+    expect(idsOf(state.endReplay("lobby"))).toEqual([102, 103]);
+    expect(state.toShow(history([98, 99]))).toEqual([]);
+    expect(idsOf(state.endOlder("h1")!)).toEqual([98, 99]);
+    expect(state.lastSeen("lobby")).toBe(103);
   });
 
   test("once the page drops a room's oldest lines, paging back starts at the oldest still shown", () => {
@@ -119,8 +150,9 @@ describe("showing each message once", () => {
     state.toShow(history([5, 6, 7, 8]));
     state.dropOlderThan("lobby", 7);
     expect(state.oldestSeen("lobby")).toBe(7);
-    state.requestOlder("lobby");
-    expect(idsOf(state.toShow(history([3, 4, 5, 6])))).toEqual([3, 4, 5, 6]);
+    state.requestOlder("lobby", "h1", state.oldestSeen("lobby"));
+    state.toShow(history([3, 4, 5, 6]));
+    expect(idsOf(state.endOlder("h1")!)).toEqual([3, 4, 5, 6]);
     // With none of its lines left, paging back starts from the newest seen.
     state.dropOlderThan("lobby", undefined);
     expect(state.oldestSeen("lobby")).toBe(9);
