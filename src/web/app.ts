@@ -110,6 +110,7 @@ function showConnectError(text: string): void {
 composer.addEventListener("submit", (event) => {
   event.preventDefault();
   if (session === undefined || message.value.trim() === "") return;
+  view.followEnd();
   session.submit(message.value);
   message.value = "";
 });

@@ -38,9 +38,8 @@ export class ChatView {
    * took the page 17 s to show.
    */
   private waiting: HTMLLIElement[] = [];
-  private waitingForce = false;
   private drawTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Set by an older page (/history), cleared when the reader sends: the log keeps READING_LINES meanwhile. */
+  /** Set by an older page (/history), cleared when the reader writes: the log keeps READING_LINES meanwhile. */
   private pagedBack = false;
 
   constructor(private readonly el: ViewElements, private readonly session: () => WebSession | undefined) {}
@@ -51,7 +50,6 @@ export class ChatView {
     clearTimeout(this.drawTimer);
     this.drawTimer = undefined;
     this.waiting = [];
-    this.waitingForce = false;
     this.pagedBack = false;
     this.unread.clear();
     this.tabOrder = [];
@@ -81,8 +79,7 @@ export class ChatView {
       this.el.log.prepend(...items);
       this.pagedBack = true;
     } else {
-      const own = messages.some((m) => m.userId === selfId);
-      this.append(items, own);
+      this.append(items);
     }
     this.renderRooms();
   }
@@ -255,9 +252,17 @@ export class ChatView {
     return li.dataset.room === undefined || li.dataset.room === this.shownRoom;
   }
 
-  private append(items: HTMLLIElement[], force = false): void {
+  /**
+   * The reader wrote something: back to the end, and to the shorter log. (Not on their
+   * own lines coming in: a room's history brings those too, and another tab's.)
+   */
+  followEnd(): void {
+    this.pagedBack = false;
+    this.scrollToEnd();
+  }
+
+  private append(items: HTMLLIElement[]): void {
     this.waiting.push(...items);
-    this.waitingForce ||= force;
     // A tab in the background gets its timers run once a second or less: draw now rather
     // than let the lines waiting pile up past what the log would keep.
     if (this.waiting.length > KEEP_LINES) {
@@ -272,16 +277,12 @@ export class ChatView {
   private draw(): void {
     this.drawTimer = undefined;
     const items = this.waiting;
-    const force = this.waitingForce;
     this.waiting = [];
-    this.waitingForce = false;
     const log = this.el.log;
     const atEnd = log.scrollHeight - log.scrollTop - log.clientHeight < STICK_TO_BOTTOM;
     // The room shown may have changed since they were made.
     for (const li of items) li.hidden = !this.visible(li);
-    // The reader's own line brings them back to the end, and to the shorter log.
-    if (force) this.pagedBack = false;
-    const reading = !(atEnd || force);
+    const reading = !atEnd;
     log.append(...items);
     // Follow new lines unless the reader scrolled up to read older ones.
     this.trim(reading || this.pagedBack ? READING_LINES : KEEP_LINES, reading);
