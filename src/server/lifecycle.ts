@@ -92,8 +92,23 @@ function* resume(ctx: ChatContext, session: string): Steps<Resumed | undefined> 
   // are good for one grace period after boot. A shared store keeps only live ones.
   if (!ctx.history.shared && Date.now() > ctx.bootTime + ctx.graceMs) return undefined;
   const user = yield* wait(ctx.rooms.createUser(session, stored.userId));
-  if (user.name !== stored.name && (yield* wait(ctx.rooms.rename(user, stored.name))) !== "ok") ctx.log.info("resume_name_taken", { userId: user.userId });
+  try {
+    if (user.name !== stored.name && (yield* wait(ctx.rooms.rename(user, stored.name))) !== "ok") ctx.log.info("resume_name_taken", { userId: user.userId });
+  } catch (error) {
+    // The connection's open fails and it never gets this user: release it, or its id
+    // and name would stay taken with nobody to ever let them go.
+    yield* releaseQuietly(ctx, user);
+    throw error;
+  }
   return { user, rooms: stored.rooms.filter((r) => normaliseRoom(r) === r) };
+}
+
+function* releaseQuietly(ctx: ChatContext, user: User): Steps<void> {
+  try {
+    yield* wait(ctx.rooms.forget(user));
+  } catch {
+    // The shared store is away: this node has let the user go; the store's own expiry does the rest.
+  }
 }
 
 function requestedRoom(ctx: ChatContext, ws: ChatSocket, asked: string | undefined): string {
