@@ -63,8 +63,9 @@ export class ClientState {
     for (const [room, page] of this.older) {
       if (page.ref !== ref) continue;
       this.older.delete(room);
-      const ids = new Set<number>();
-      const messages = page.held.filter((m) => m.id < page.before && !ids.has(m.id) && ids.add(m.id)).sort((a, b) => a.id - b.id);
+      // A page asked for again after a reconnect may come twice: one message per id.
+      const byId = new Map(page.held.filter((m) => m.id < page.before).map((m) => [m.id, m]));
+      const messages = [...byId.values()].sort((a, b) => a.id - b.id);
       const first = messages[0];
       if (first !== undefined && first.id < (this.oldest.get(room) ?? Number.MAX_SAFE_INTEGER)) this.oldest.set(room, first.id);
       return messages;

@@ -35,6 +35,14 @@ function liveClient(...args: string[]) {
 
 const piped = (stdin: string, ...args: string[]) => runCommand(["bun", "src/client.ts", server.url, ...args], { stdin });
 
+/** Sends `${prefix} 1` … `${prefix} ${count}` to a room and waits until all are stored; the writer stays connected. */
+async function storeMessages(room: string, prefix: string, count: number): Promise<TestClient> {
+  const writer = await TestClient.connect(`${server.url}/?room=${room}`);
+  for (let i = 1; i <= count; i++) writer.send(JSON.stringify({ type: "message", content: `${prefix} ${i}`, ref: `${prefix}${i}` }));
+  await writer.next((f) => f.type === "ack" && f.ref === `${prefix}${count}`);
+  return writer;
+}
+
 describe("slash commands through stdin", () => {
   test("a line piped right after /join goes to the room joined, and after /leave back to the one before", async () => {
     const result = await piped("/join piped-ops\ninto ops\n/leave\nback home\n", "--name", "pia");
@@ -130,9 +138,7 @@ describe("slash commands through stdin", () => {
   });
 
   test("/history shows older messages of the current room, page by page", async () => {
-    const writer = await TestClient.connect(`${server.url}/?room=archive`);
-    for (let i = 1; i <= 60; i++) writer.send(JSON.stringify({ type: "message", content: `old ${i}`, ref: `o${i}` }));
-    await writer.next((f) => f.type === "ack" && f.ref === "o60");
+    const writer = await storeMessages("archive", "old", 60);
     const result = await piped("/history 5\n/history 3\n", "--room", "archive");
     expect(result.code).toBe(0);
     const shown = result.stdout.split("\n").map((line) => /: (old \d+)$/.exec(line)?.[1]).filter(Boolean);
@@ -143,9 +149,7 @@ describe("slash commands through stdin", () => {
   });
 
   test("/history of more than the server sends in one frame shows the whole page, in order", async () => {
-    const writer = await TestClient.connect(`${server.url}/?room=deep`);
-    for (let i = 1; i <= 500; i++) writer.send(JSON.stringify({ type: "message", content: `deep ${i}`, ref: `d${i}` }));
-    await writer.next((f) => f.type === "ack" && f.ref === "d500");
+    const writer = await storeMessages("deep", "deep", 500);
     const result = await piped("/history 300\n", "--room", "deep");
     expect(result.code).toBe(0);
     const shown = result.stdout.split("\n").map((line) => /: deep (\d+)$/.exec(line)?.[1]).filter(Boolean).map(Number);
