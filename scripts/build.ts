@@ -22,6 +22,8 @@ for (const target of targets) {
   const outfile = path.join(outdir, target.outfile);
   const result = await Bun.build({
     entrypoints: target.entrypoints.map((file) => path.join(ROOT, file)),
+    // Embedded files are named by their path from src/ (sqlite.ts finds its worker so).
+    root: path.join(ROOT, "src"),
     compile: { outfile },
   });
   if (!result.success) {

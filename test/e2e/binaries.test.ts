@@ -1,7 +1,7 @@
 // `bun run build`: the single-file executables work on their own, outside the
 // repository: the server serves the chat and the browser page, the client talks to it.
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Subprocess } from "bun";
@@ -13,6 +13,7 @@ setDefaultTimeout(120_000);
 const dir = mkdtempSync(path.join(tmpdir(), "chat-binaries-"));
 let server: Subprocess<"ignore", "pipe", "pipe"> | undefined;
 let port: number;
+let serverLog: LineCollector;
 
 beforeAll(async () => {
   const build = await runCommand(["bun", "run", "build", dir], { timeoutMs: 110_000 });
@@ -25,7 +26,7 @@ beforeAll(async () => {
     stderr: "pipe",
   });
   const stdout = new LineCollector(server.stdout);
-  const stderr = new LineCollector(server.stderr);
+  const stderr = (serverLog = new LineCollector(server.stderr));
   const line = await stdout.waitFor(/WebSocket server is listening on port \d+/, 10_000).catch((error: Error) => {
     throw new Error(`${error.message}\nstderr:\n${stderr.text()}`);
   });
@@ -53,6 +54,20 @@ test("the client binary sends a piped line through the server binary", async () 
   const message = await watcher.next((f) => f.type === "message" && f.content === "hello from a binary");
   expect(message).toMatchObject({ name: "binary", room: "lobby" });
   watcher.close();
+});
+
+test("the server binary's checkpointer (a worker embedded in it) copies the WAL into the database file", async () => {
+  const sender = await TestClient.connect(`ws://127.0.0.1:${port}/?name=writer`);
+  await sender.welcome();
+  sender.send(JSON.stringify({ type: "message", room: "lobby", content: "into the database", ref: "w1" }));
+  await sender.next((f) => f.type === "ack" && f.ref === "w1");
+  sender.close();
+  // Until a checkpoint copies the WAL's pages into it, the database file is its first page
+  // alone (the tables were made in the WAL, and SQLite's own checkpoints are off).
+  const pages = () => statSync(path.join(dir, "chat.db")).size / 4096;
+  for (let i = 0; i < 100 && pages() <= 1; i++) await Bun.sleep(50);
+  expect(pages()).toBeGreaterThan(1);
+  expect(serverLog.text()).not.toContain("history_checkpointer_stopped");
 });
 
 test("the server binary serves the browser page and its script from inside itself", async () => {

@@ -83,8 +83,9 @@ export function createSqliteHistory(file: string, options: HistoryOptions): Loca
   migrate(db);
   db.exec(SCHEMA);
   db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+  const warn = options.warn ?? (() => {});
   // Checkpoints happen in a worker thread, not inside our commits (see checkpointer.ts).
-  const checkpointer = file === ":memory:" ? undefined : startCheckpointer(file);
+  const checkpointer = file === ":memory:" ? undefined : startCheckpointer(file, warn);
 
   const insertChunk = db.prepare("INSERT INTO chunks (room, first_id, last_id, frames) VALUES (?, ?, ?, ?)");
   const insertRef = db.prepare("INSERT OR REPLACE INTO refs (user_id, ref, room, id) VALUES (?, ?, ?, ?)");
@@ -115,7 +116,6 @@ export function createSqliteHistory(file: string, options: HistoryOptions): Loca
   const tails = new Map<string, StoredMessage[]>();
   const tailSize = Math.min(TAIL, options.historyLimit);
   const sincePrune = new Map<string, number>();
-  const warn = options.warn ?? (() => {});
   const pruneEvery = Math.max(PRUNE_EVERY, Math.ceil(options.historyLimit / 4));
   const lastId = (room: string) => {
     let id = lastIds.get(room);
@@ -381,12 +381,23 @@ export function createSqliteHistory(file: string, options: HistoryOptions): Loca
   };
 }
 
-function startCheckpointer(file: string): Worker {
-  const worker = new Worker(new URL("./checkpointer.ts", import.meta.url));
+function startCheckpointer(file: string, warn: NonNullable<HistoryOptions["warn"]>): Worker {
+  const worker = new Worker(checkpointerScript());
+  // Without it the WAL only grows (wal_autocheckpoint is off): say so.
+  worker.onerror = (event) => warn("history_checkpointer_stopped", { message: String(event.message ?? event) });
   worker.postMessage({ file: path.resolve(file), intervalMs: 1000 });
   // A background helper must not keep the process alive.
   worker.unref();
   return worker;
+}
+
+/**
+ * The checkpointer's script. In a binary of `bun run build` (scripts/build.ts embeds it
+ * as an entry point) import.meta.url names the binary, and embedded files are found by
+ * their path from src/.
+ */
+function checkpointerScript(): string {
+  return import.meta.url.startsWith("file:///$bunfs/") ? "./server/history/checkpointer.ts" : new URL("./checkpointer.ts", import.meta.url).href;
 }
 
 /** A stored frame as a message (without its ref: only findRef needs refs). */

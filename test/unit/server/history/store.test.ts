@@ -1,6 +1,6 @@
 // One contract, every implementation: the memory store, SQLite in memory, SQLite on disk.
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createMemoryHistory } from "../../../../src/server/history/memory.ts";
@@ -179,6 +179,20 @@ describe("sqlite file", () => {
     expect(store.findRef("User-aaaaa", "r1")).toEqual({ room: "lobby", id: 1 });
     const [next] = await store.append([draft("lobby", "new")]);
     expect(next!.id).toBe(3);
+    store.close();
+  });
+
+  test("a checkpointer copies the WAL into the database file while the store is open", async () => {
+    const file = path.join(dir, "checkpointed.db");
+    const warnings: string[] = [];
+    const store = createSqliteHistory(file, { historyLimit: 100, warn: (event) => warnings.push(event) });
+    await store.append(Array.from({ length: 40 }, (_, i) => draft("lobby", `m${i + 1}`))); // straight into the WAL
+    // Until a checkpoint copies the WAL's pages into it, the file is its first page alone
+    // (SQLite's own checkpoints are off: they ran inside our commits).
+    const pages = () => statSync(file).size / 4096;
+    for (let i = 0; i < 60 && pages() <= 1; i++) await Bun.sleep(50);
+    expect(pages()).toBeGreaterThan(1);
+    expect(warnings).toEqual([]);
     store.close();
   });
 
