@@ -76,7 +76,7 @@ export class ChatView {
     const items = messages.map((m) => this.messageItem(m, m.userId === selfId));
     for (const m of messages) if (m.room !== this.shownRoom && !older) this.unread.set(m.room, (this.unread.get(m.room) ?? 0) + 1);
     if (older) {
-      this.el.log.prepend(...items);
+      this.keepView(() => this.el.log.prepend(...items));
       this.pagedBack = true;
     } else {
       this.append(items);
@@ -304,15 +304,30 @@ export class ChatView {
     let drop = count - keep;
     if (reading && count <= MOST_LINES) drop = Math.min(drop, this.linesAboveView());
     const rooms = new Set<string>();
-    for (; drop > 0; drop--) {
-      const line = log.firstElementChild as HTMLElement;
-      if (line.dataset.id !== undefined && line.dataset.room !== undefined) rooms.add(line.dataset.room);
-      line.remove();
-    }
+    this.keepView(() => {
+      for (; drop > 0; drop--) {
+        const line = log.firstElementChild as HTMLElement;
+        if (line.dataset.id !== undefined && line.dataset.room !== undefined) rooms.add(line.dataset.room);
+        line.remove();
+      }
+    });
     for (const room of rooms) {
       const oldest = log.querySelector<HTMLElement>(`li[data-room="${CSS.escape(room)}"][data-id]`);
       state?.dropOlderThan(room, oldest === null ? undefined : Number(oldest.dataset.id));
     }
+  }
+
+  /**
+   * Makes a change above the lines on screen (older lines put before them, the oldest
+   * taken away) without moving those lines: the log scrolls by the height the change
+   * added or removed. The page turns the browser's scroll anchoring off (style.css) so
+   * that this is the one way it happens, in browsers without it too.
+   */
+  private keepView(change: () => void): void {
+    const log = this.el.log;
+    const before = log.scrollHeight;
+    change();
+    log.scrollTop += log.scrollHeight - before;
   }
 
   /** How many of the log's lines come before the first one on screen (0 when none is found). */

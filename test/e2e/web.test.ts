@@ -314,6 +314,36 @@ describe("a page left open", () => {
     expect((await reader.lines()).length).toBeLessThanOrEqual(MOST_LINES);
     sender.close();
   });
+
+  test("a reader scrolled to the middle keeps the same lines on screen while the oldest go from above them", async () => {
+    const reader = await open("middle", { room: "middle" });
+    const sender = await rawSender("?name=chatty&room=middle");
+    let sent = 0;
+    const sendUpTo = async (last: number) => {
+      while (sent < last) sender.send(`line ${++sent}`);
+      await reader.waitForLine(`chatty: line ${last}`, 30_000);
+    };
+    const onScreen = () => inPage<string[]>(reader.page, `(() => {
+      const log = document.querySelector("#messages");
+      const box = log.getBoundingClientRect();
+      return [...log.children].filter((li) => { const r = li.getBoundingClientRect(); return r.height > 0 && r.bottom > box.top && r.top < box.bottom; }).map((li) => li.textContent);
+    })()`);
+    // Scrolled up, the log fills to READING_LINES (nothing is above the screen to take).
+    await sendUpTo(300);
+    await inPage(reader.page, `document.querySelector("#messages").scrollTop = 0`);
+    await sendUpTo(READING_LINES + TRIM_STEP / 2);
+    expect((await reader.lines()).length).toBeGreaterThan(READING_LINES);
+    // Halfway down: thousands of lines above the screen, for the trims to take.
+    await inPage(reader.page, `(() => { const log = document.querySelector("#messages"); log.scrollTop = log.scrollHeight / 2; })()`);
+    const read = await onScreen();
+    expect(read.length).toBeGreaterThan(0);
+    const firstBefore = (await reader.lines())[0];
+
+    await sendUpTo(READING_LINES + 3 * TRIM_STEP);
+    expect((await reader.lines())[0]).not.toBe(firstBefore); // lines above the screen went...
+    expect(await onScreen()).toEqual(read); // ...and what the reader was reading did not move
+    sender.close();
+  });
 });
 
 describe("authentication", () => {
