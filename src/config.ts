@@ -2,6 +2,7 @@
 // meaning, in one table each. parseArgs reads the flags, the table fills in env and
 // defaults, and --help is printed from the same table, so they cannot disagree.
 import { parseArgs } from "node:util";
+import { nameProblem, normaliseRoom } from "./protocol.ts";
 
 /** A bad flag or value: the entry point prints `message` on one line and exits 2. */
 export class ConfigError extends Error {
@@ -72,6 +73,20 @@ function redisUrl(raw: string, flag: string): string {
 function nonEmpty(raw: string, flag: string): string {
   if (raw.trim() === "") throw new ConfigError(`${flag} must not be empty`);
   return raw;
+}
+
+/** A display name the server would take: refused here rather than after connecting. */
+function displayName(raw: string, flag: string): string {
+  const problem = nameProblem(raw);
+  if (problem !== undefined) throw new ConfigError(`${flag} '${raw}' is not a valid name: ${problem}`);
+  return raw;
+}
+
+/** A room the server would take (a leading '#' is dropped). */
+function roomName(raw: string, flag: string): string {
+  const room = normaliseRoom(raw);
+  if (room === undefined) throw new ConfigError(`${flag} '${raw}' is not a valid room: rooms are 1-64 characters of a-z, 0-9, '_' and '-'`);
+  return room;
 }
 
 function webSocketUrl(raw: string, flag: string): string {
@@ -173,9 +188,9 @@ export const serverOptions = {
 export const clientOptions = {
   url: option({ kind: "string", env: "CHAT_URL", default: "ws://localhost:8080", arg: "URL", parse: webSocketUrl,
     help: "server to connect to (also accepted as the first argument)" }),
-  name: option<string | undefined>({ kind: "string", env: "CHAT_NAME", default: undefined, arg: "NAME", parse: nonEmpty,
+  name: option<string | undefined>({ kind: "string", env: "CHAT_NAME", default: undefined, arg: "NAME", parse: displayName,
     help: "display name to ask for (default: your User-XXXXX id)" }),
-  room: option<string | undefined>({ kind: "string", env: "CHAT_ROOM", default: undefined, arg: "ROOM", parse: nonEmpty,
+  room: option<string | undefined>({ kind: "string", env: "CHAT_ROOM", default: undefined, arg: "ROOM", parse: roomName,
     help: "room to join first (default: lobby)" }),
   json: option({ kind: "boolean", default: false, help: "print each server frame as one JSON line" }),
   token: option<string | undefined>({ kind: "string", env: "CHAT_TOKEN", default: undefined, arg: "TOKEN", parse: nonEmpty,

@@ -1,14 +1,14 @@
 // The CLI client: banner, connection, stdin lines → frames, frames → screen.
 // Returns the process exit code instead of exiting, so the entry file stays tiny.
 import { clientOptions, ConfigError, helpText, parseClientArgs, type ClientOptions } from "../config.ts";
-import type { ServerFrame } from "../protocol.ts";
+import type { MessageFrame, ServerFrame } from "../protocol.ts";
 import { sanitize } from "../sanitize.ts";
 import { complete, helpLines, isCommand, parseInput } from "./commands.ts";
 import { ChatConnection } from "./connection.ts";
 import { explainConnectFailure } from "./diagnose.ts";
 import { TokenBucket } from "../rate-limit.ts";
 import { createRenderer } from "./render.ts";
-import { ClientState } from "./state.ts";
+import { ClientState, type OlderPage } from "./state.ts";
 import { createInteractiveTerminal, createPlainTerminal, type Terminal } from "./terminal.ts";
 import { askForOlder, olderAnswered } from "./paging.ts";
 import { rejoinAndResend } from "./resume.ts";
@@ -167,10 +167,10 @@ class ClientSession {
     const rejoined = (frame.type === "ack" || frame.type === "error") && frame.ref !== undefined ? this.rejoins.get(frame.ref) : undefined;
     if (rejoined !== undefined) {
       this.rejoins.delete((frame as { ref: string }).ref);
-      if (!this.options.json) for (const message of this.state.endReplay(rejoined)) this.terminal.print(this.render(message)!);
+      this.showHeld(this.state.endReplay(rejoined));
     }
     const older = olderAnswered(this.state, frame, retried);
-    if (older !== undefined && !this.options.json) for (const message of older) this.terminal.print(this.render(message)!);
+    if (older !== undefined) this.showOlder(older, frame.type === "error");
     if (welcome !== undefined) {
       const fresh = welcome.session !== this.askedSession;
       const { rate, burst } = welcome.limits;
@@ -190,17 +190,42 @@ class ClientSession {
   }
 
   private show(frame: ServerFrame, raw: string): void {
+    // Messages are shown once each, however often a reconnect replays them, with --json too.
+    const messages = frame.type === "message" || frame.type === "history" ? this.state.toShow(frame) : undefined;
     if (this.options.json) {
-      process.stdout.write(`${raw}\n`);
+      if (frame.type === "message") {
+        if (messages!.length > 0) process.stdout.write(`${raw}\n`);
+      } else if (frame.type !== "history" || messages!.length === frame.messages.length) {
+        process.stdout.write(`${raw}\n`);
+      } else if (messages!.length > 0) {
+        process.stdout.write(`${JSON.stringify({ ...frame, messages })}\n`);
+      }
       return;
     }
-    // Messages are shown once each, however often a reconnect replays them.
-    const messages = frame.type === "message" || frame.type === "history" ? this.state.toShow(frame) : undefined;
     if (messages === undefined) {
       const text = this.render(frame);
       if (text !== undefined) this.terminal.print(text);
       return;
     }
+    for (const message of messages) this.terminal.print(this.render(message)!);
+  }
+
+  /** A re-join's replay, held back until its answer: with --json, one message frame each. */
+  private showHeld(messages: MessageFrame[]): void {
+    for (const message of messages) {
+      if (this.options.json) process.stdout.write(`${JSON.stringify(message)}\n`);
+      else this.terminal.print(this.render(message)!);
+    }
+  }
+
+  /** A /history page, whole: with --json as one history frame; else its lines, after a note when nothing older exists. */
+  private showOlder(page: OlderPage, refused: boolean): void {
+    const { room, messages, complete } = page;
+    if (this.options.json) {
+      if (!refused) process.stdout.write(`${JSON.stringify({ type: "history", room, messages, complete, timestamp: new Date().toISOString() })}\n`);
+      return;
+    }
+    if (complete) this.status(messages.length === 0 ? `No older messages in #${room}` : `-- the beginning of #${room} --`);
     for (const message of messages) this.terminal.print(this.render(message)!);
   }
 

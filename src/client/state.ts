@@ -2,6 +2,13 @@
 // its identity, its rooms in join order (the last is current) and names seen so far.
 import type { MessageFrame, ServerFrame } from "../protocol.ts";
 
+/** The answer to a /history request: older messages of a room, and whether nothing older exists. */
+export interface OlderPage {
+  room: string;
+  messages: MessageFrame[];
+  complete: boolean;
+}
+
 export class ClientState {
   self: { userId: string; name: string } | undefined;
   rooms: string[] = [];
@@ -14,7 +21,7 @@ export class ClientState {
    * Rooms with a /history request outstanding: its answer may come in several history
    * frames (the server sends at most 200 messages in one), held until its ack.
    */
-  private readonly older = new Map<string, { ref: string; before: number; held: MessageFrame[] }>();
+  private readonly older = new Map<string, { ref: string; before: number; held: MessageFrame[]; complete: boolean }>();
   /**
    * Rooms being re-joined after a reconnect. A resumed connection may get live
    * messages before the replay of what it missed; both are held back until the
@@ -47,7 +54,7 @@ export class ClientState {
 
   /** A /history request for messages before `before` was sent with `ref`: what answers it is held until `endOlder`. */
   requestOlder(room: string, ref: string, before: number | undefined): void {
-    this.older.set(room, { ref, before: before ?? Number.MAX_SAFE_INTEGER, held: [] });
+    this.older.set(room, { ref, before: before ?? Number.MAX_SAFE_INTEGER, held: [], complete: false });
   }
 
   /** Whether an older page of any room has been asked for and not yet come. */
@@ -57,9 +64,10 @@ export class ClientState {
 
   /**
    * The request sent with `ref` was answered (ack or error): the older messages it
-   * brought, in id order, each once; undefined when `ref` was not a /history request.
+   * brought, in id order, each once, and whether nothing older exists (`complete`);
+   * undefined when `ref` was not a /history request.
    */
-  endOlder(ref: string): MessageFrame[] | undefined {
+  endOlder(ref: string): OlderPage | undefined {
     for (const [room, page] of this.older) {
       if (page.ref !== ref) continue;
       this.older.delete(room);
@@ -68,7 +76,7 @@ export class ClientState {
       const messages = [...byId.values()].sort((a, b) => a.id - b.id);
       const first = messages[0];
       if (first !== undefined && first.id < (this.oldest.get(room) ?? Number.MAX_SAFE_INTEGER)) this.oldest.set(room, first.id);
-      return messages;
+      return { room, messages, complete: page.complete };
     }
     return undefined;
   }
@@ -99,6 +107,8 @@ export class ClientState {
     const page = this.older.get(frame.room);
     if (page !== undefined) {
       page.held.push(...frame.messages);
+      // The frame with the oldest messages says whether anything older exists.
+      page.complete ||= frame.complete;
       return [];
     }
     return frame.messages.filter((m) => this.isNew(m));

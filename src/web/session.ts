@@ -164,7 +164,9 @@ export class WebSession {
       this.events.onMessages(this.state.endReplay(rejoined), false);
     }
     const older = olderAnswered(this.state, frame, retried);
-    if (older !== undefined && older.length > 0) this.events.onMessages(older, true);
+    if (older !== undefined && older.messages.length > 0) this.events.onMessages(older.messages, true);
+    // Asked for more and nothing came: say why, rather than nothing at all.
+    if (older?.complete && older.messages.length === 0 && frame.type === "ack") this.events.onLocal(`No older messages in #${older.room}`, false);
     if (welcome !== undefined) {
       const fresh = welcome.session !== this.askedSession;
       this.session = welcome.session;

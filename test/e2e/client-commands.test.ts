@@ -148,6 +148,34 @@ describe("slash commands through stdin", () => {
     writer.close();
   });
 
+  test("/history says where a room's history begins, and that nothing older exists", async () => {
+    const writer = await storeMessages("short", "short", 55);
+    const result = await piped("/history 3\n/history 5\n/history\n", "--room", "short");
+    expect(result.code).toBe(0);
+    const lines = result.stdout.split("\n");
+    const at = (text: string) => lines.findIndex((line) => line.endsWith(text));
+    // 6..55 on joining, then 3..5 (more exist), then 1..2 after the note, then the note alone.
+    expect(at(": short 55")).toBeGreaterThan(-1);
+    expect(at(": short 3")).toBeGreaterThan(at(": short 55"));
+    expect(at("-- the beginning of #short --")).toBeGreaterThan(at(": short 5"));
+    expect(at(": short 1")).toBeGreaterThan(at("-- the beginning of #short --"));
+    expect(at("No older messages in #short")).toBeGreaterThan(at(": short 2"));
+    expect(lines.filter((line) => line.includes("-- the beginning of #short --"))).toHaveLength(1);
+    writer.close();
+  });
+
+  test("--json: /history pages back from the oldest message shown, one history frame per page", async () => {
+    const writer = await storeMessages("json-pages", "jp", 60);
+    const result = await piped("/history 5\n/history 5\n", "--room", "json-pages", "--json");
+    expect(result.code).toBe(0);
+    const pages = result.stdout.trim().split("\n").map((line) => JSON.parse(line) as { type: string; messages?: Array<{ content: string }> })
+      .filter((f) => f.type === "history").map((f) => f.messages!.map((m) => m.content));
+    // 11..60 on joining, then 6..10, then 1..5.
+    expect(pages).toHaveLength(3);
+    expect(pages.slice(1)).toEqual([[6, 7, 8, 9, 10].map((i) => `jp ${i}`), [1, 2, 3, 4, 5].map((i) => `jp ${i}`)]);
+    writer.close();
+  });
+
   test("/history of more than the server sends in one frame shows the whole page, in order", async () => {
     const writer = await storeMessages("deep", "deep", 500);
     const result = await piped("/history 300\n", "--room", "deep");

@@ -117,6 +117,10 @@ describe("failures", () => {
     [["--url", "http://example"], "--url"],
     [["ws://a", "ws://b"], "URL"],
     [["--name"], "--name"],
+    // Values the server would refuse are refused here, before connecting anywhere.
+    [["--name", "bad name"], "--name"],
+    [["--name", "User-abc12"], "--name"],
+    [["--room", "Bad Room"], "--room"],
   ])("bad arguments %p are one line naming %s and exit code 2", async (args, flag) => {
     const result = await runCommand([...CLIENT, ...args]);
     expect(result.code).toBe(2);

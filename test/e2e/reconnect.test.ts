@@ -146,3 +146,36 @@ test("--retry waits for a server that is not up yet", async () => {
   expect(await proc.exited).toBe(0);
   expect(out.text()).toMatch(/\(you\): made it/);
 });
+
+test("--json: after a reconnect each message is printed once, and messages missed meanwhile once too", async () => {
+  const server = await startServer(["--grace", "30"]);
+  const proxy = await startProxy(server.port);
+  const writer = await TestClient.connect(`${server.url}/?name=writer`);
+  await writer.welcome();
+  const sendAll = async (from: number, to: number) => {
+    for (let i = from; i <= to; i++) writer.send(JSON.stringify({ type: "message", content: `m${i}`, ref: `r${i}` }));
+    await writer.next((f) => f.type === "ack" && f.ref === `r${to}`);
+  };
+  await sendAll(1, 5);
+  const proc = Bun.spawn(["bun", "src/client.ts", `ws://127.0.0.1:${proxy.port}`, "--json", "--name", "jay"], {
+    cwd: ROOT, stdin: "pipe", stdout: "pipe", stderr: "pipe",
+  });
+  const out = new LineCollector(proc.stdout);
+  const err = new LineCollector(proc.stderr);
+  await out.waitFor('"type":"history"');
+  proxy.cut();
+  await sendAll(6, 8); // while jay is away
+  await err.waitFor("Reconnected to WebSocket server", 10_000);
+  await out.waitFor('"content":"m8"', 10_000);
+  proc.stdin.end();
+  expect(await proc.exited).toBe(0);
+  const printed: number[] = [];
+  for (const line of out.lines) {
+    const frame = JSON.parse(line) as { type: string; messages?: MessageFrame[] } & Partial<MessageFrame>;
+    if (frame.type === "history") printed.push(...frame.messages!.map((m) => m.id));
+    if (frame.type === "message") printed.push(frame.id!);
+  }
+  // Before this was fixed, the re-join asked for everything (since 0) and 1..5 came twice.
+  expect(printed).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+  writer.close();
+});

@@ -111,7 +111,7 @@ describe("showing each message once", () => {
     expect(state.pagingBack()).toBe(true);
     expect(state.toShow(history([2, 3, 4, 5]))).toEqual([]);
     expect(state.endOlder("other-ref")).toBeUndefined();
-    expect(idsOf(state.endOlder("h1")!)).toEqual([2, 3, 4]);
+    expect(idsOf(state.endOlder("h1")!.messages)).toEqual([2, 3, 4]);
     expect(state.pagingBack()).toBe(false);
     expect(state.oldestSeen("lobby")).toBe(2);
     // Later history frames are not older pages any more.
@@ -126,8 +126,22 @@ describe("showing each message once", () => {
     const ids = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
     expect(state.toShow(history(ids(700, 899)))).toEqual([]);
     expect(state.toShow(history(ids(900, 1099)))).toEqual([]);
-    expect(idsOf(state.endOlder("h1")!)).toEqual(ids(700, 1099));
+    expect(idsOf(state.endOlder("h1")!.messages)).toEqual(ids(700, 1099));
     expect(state.oldestSeen("lobby")).toBe(700);
+  });
+
+  test("a page says whether nothing older exists: so does any of its frames (the one with the oldest messages)", () => {
+    const state = new ClientState();
+    state.toShow(history([3, 4]));
+    state.requestOlder("lobby", "h1", 3);
+    state.toShow({ ...(history([1, 2]) as object), complete: true } as ServerFrame);
+    expect(state.endOlder("h1")).toEqual({ room: "lobby", messages: expect.any(Array), complete: true });
+    state.requestOlder("lobby", "h2", 1);
+    state.toShow({ ...(history([]) as object), complete: true } as ServerFrame);
+    expect(state.endOlder("h2")).toEqual({ room: "lobby", messages: [], complete: true });
+    state.requestOlder("lobby", "h3", 1);
+    state.toShow(history([]));
+    expect(state.endOlder("h3")!.complete).toBe(false);
   });
 
   test("a /history outstanding across a reconnect: the re-join's replay is not taken for it, and the page sent again is shown once", () => {
@@ -141,7 +155,7 @@ describe("showing each message once", () => {
     expect(state.toShow(history([102, 103]))).toEqual([]);
     expect(idsOf(state.endReplay("lobby"))).toEqual([102, 103]);
     expect(state.toShow(history([98, 99]))).toEqual([]);
-    expect(idsOf(state.endOlder("h1")!)).toEqual([98, 99]);
+    expect(idsOf(state.endOlder("h1")!.messages)).toEqual([98, 99]);
     expect(state.lastSeen("lobby")).toBe(103);
   });
 
@@ -152,7 +166,7 @@ describe("showing each message once", () => {
     expect(state.oldestSeen("lobby")).toBe(7);
     state.requestOlder("lobby", "h1", state.oldestSeen("lobby"));
     state.toShow(history([3, 4, 5, 6]));
-    expect(idsOf(state.endOlder("h1")!)).toEqual([3, 4, 5, 6]);
+    expect(idsOf(state.endOlder("h1")!.messages)).toEqual([3, 4, 5, 6]);
     // With none of its lines left, paging back starts from the newest seen.
     state.dropOlderThan("lobby", undefined);
     expect(state.oldestSeen("lobby")).toBe(9);
