@@ -157,7 +157,9 @@ export class ChatConnection {
     this.closingByUs = true;
     clearTimeout(this.retryTimer);
     if (this.socket === undefined) {
+      // Between attempts: no socket to close, but closed all the same, and said so.
       this.state = "closed";
+      this.events.onClose({ code: 1000, reason: "client quit", wasOpen: this.everOpen, byUs: true });
       this.resolveClosed();
       return;
     }

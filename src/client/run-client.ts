@@ -190,6 +190,7 @@ class ClientSession {
   }
 
   private show(frame: ServerFrame, raw: string): void {
+    if (this.state.isRejoinNoise(frame)) return;
     // Messages are shown once each, however often a reconnect replays them, with --json too.
     const messages = frame.type === "message" || frame.type === "history" ? this.state.toShow(frame) : undefined;
     if (this.options.json) {

@@ -118,6 +118,16 @@ export class ClientState {
     this.replaying.set(room, []);
   }
 
+  /**
+   * Whether a frame is part of re-joining a room we were already in (after a reconnect):
+   * our own join notice and the room's presence. Nothing happened that the reader
+   * needs to see, and the room does not become the current one.
+   */
+  isRejoinNoise(frame: ServerFrame): boolean {
+    if (frame.type === "presence") return this.replaying.has(frame.room);
+    return frame.type === "system" && frame.event === "join" && frame.userId === this.self?.userId && this.replaying.has(frame.room);
+  }
+
   /** The re-join was answered: what was held back, in id order, each message once. */
   endReplay(room: string): MessageFrame[] {
     const held = this.replaying.get(room) ?? [];
@@ -139,13 +149,20 @@ export class ClientState {
     if (frame.type !== "system") return false;
     const selfId = this.self?.userId;
     switch (frame.event) {
-      case "welcome":
+      case "welcome": {
+        // A resumed session keeps our order of its rooms (the current one last: the page's
+        // tabs may have made another current than the server's last joined).
+        const resumed = this.self?.userId === frame.userId;
+        const kept = resumed ? this.rooms.filter((r) => frame.rooms.includes(r)) : [];
         this.self = { userId: frame.userId, name: frame.name };
-        this.rooms = [...frame.rooms];
+        this.rooms = [...kept, ...frame.rooms.filter((r) => !kept.includes(r))];
         return true;
+      }
       case "join":
         this.names.add(frame.name);
         if (frame.userId !== selfId) return false;
+        // Re-joined after a reconnect: the rooms keep their order (the current one stays).
+        if (this.replaying.has(frame.room) && this.rooms.includes(frame.room)) return false;
         this.rooms = [...this.rooms.filter((r) => r !== frame.room), frame.room];
         return true;
       case "leave":

@@ -189,6 +189,7 @@ export class WebSession {
   }
 
   private show(frame: ServerFrame): void {
+    if (this.state.isRejoinNoise(frame)) return;
     switch (frame.type) {
       case "message":
       case "history": {

@@ -171,7 +171,7 @@ test("--json: after a reconnect each message is printed once, and messages misse
   expect(await proc.exited).toBe(0);
   const printed: number[] = [];
   for (const line of out.lines) {
-    const frame = JSON.parse(line) as { type: string; messages?: MessageFrame[] } & Partial<MessageFrame>;
+    const frame = JSON.parse(line) as { type: string; id?: number; messages?: MessageFrame[] };
     if (frame.type === "history") printed.push(...frame.messages!.map((m) => m.id));
     if (frame.type === "message") printed.push(frame.id!);
   }

@@ -8,7 +8,7 @@ import type { Page } from "playwright-core";
 import { mintToken } from "../../src/server/auth.ts";
 import { KEEP_LINES, MOST_LINES, READING_LINES, TRIM_STEP } from "../../src/web/log-size.ts";
 import { ChatPage, launchBrowser, type Browser } from "../browser.ts";
-import { cleanup, LineCollector, rawWebSocketPeer, ROOT, startServer, TestClient, type ServerProcess } from "../helpers.ts";
+import { cleanup, LineCollector, rawWebSocketPeer, ROOT, startProxy, startServer, TestClient, type ServerProcess } from "../helpers.ts";
 
 // A browser and real processes: generous, but bounded.
 setDefaultTimeout(60_000);
@@ -523,3 +523,73 @@ async function expectPeople(chat: ChatPage, names: string[], title: string): Pro
   }
   expect(people).toEqual(names);
 }
+
+describe("across a reconnect", () => {
+  async function sendTo(client: TestClient, room: string, text: string): Promise<void> {
+    client.send(JSON.stringify({ type: "message", room, content: text, ref: text }));
+    await client.next((f) => f.type === "ack" && f.ref === text);
+  }
+
+  test("a room not shown keeps its unread count and counts what was missed; no one is announced as joining", async () => {
+    const server = await startServer(["--grace", "30"]);
+    // The page is served and connected through a proxy, so its connection can be cut.
+    const proxy = await startProxy(server.port);
+    const kim = await ChatPage.connect(browser.context, `http://127.0.0.1:${proxy.port}/`, "kim");
+    await kim.say("/join #dev");
+    await kim.waitForLine("kim joined #dev");
+    await kim.clickButton("#lobby");
+    const other = await TestClient.connect(`${server.url}/?name=otto&room=dev`);
+    await other.welcome();
+    for (const text of ["dev 1", "dev 2", "dev 3"]) await sendTo(other, "dev", text);
+    await kim.page.waitForFunction(`document.querySelector('button[data-room="dev"] .unread')?.textContent === "3"`);
+
+    proxy.cut();
+    // Sent while kim is away (the first retry is 0.5 s later): the re-join replays them.
+    for (const text of ["dev 4", "dev 5"]) await sendTo(other, "dev", text);
+    await kim.waitForLine("Reconnected to WebSocket server", 20_000);
+    await kim.page.waitForFunction(`document.querySelector('button[data-room="dev"] .unread')?.textContent === "5"`, undefined, { timeout: 10_000 });
+    // The room kim was reading stays the one shown, and nothing says kim joined rooms kim never left.
+    expect(await kim.page.locator('button.room-tab[aria-current="true"]').textContent()).toBe("#lobby");
+    expect((await kim.lines({ visibleOnly: true })).join("\n")).not.toMatch(/kim joined #/);
+    other.close();
+    await kim.close();
+  });
+
+  test("a reader scrolled up, with two rooms, keeps their place", async () => {
+    const server = await startServer(["--grace", "30"]);
+    const proxy = await startProxy(server.port);
+    const lou = await ChatPage.connect(browser.context, `http://127.0.0.1:${proxy.port}/`, "lou");
+    await lou.say("/join #dev");
+    await lou.waitForLine("lou joined #dev");
+    const other = await TestClient.connect(`${server.url}/?name=otto&room=dev`);
+    await other.welcome();
+    for (let i = 0; i < 100; i++) other.send(JSON.stringify({ type: "message", room: "dev", content: `line ${i}`, ref: `r${i}` }));
+    await other.next((f) => f.type === "ack" && f.ref === "r99");
+    await lou.waitForLine("otto: line 99");
+    const scrollTop = () => inPage<number>(lou.page, `document.querySelector("#messages").scrollTop`);
+    await inPage(lou.page, `document.querySelector("#messages").scrollTop = 200`);
+    const before = await scrollTop();
+    proxy.cut();
+    await lou.waitForLine("Reconnected to WebSocket server", 20_000);
+    await other.send(JSON.stringify({ type: "message", room: "dev", content: "after", ref: "after" }));
+    await lou.waitForLine("otto: after");
+    // Switching rooms during the re-join used to scroll to the end (2,000 px and more).
+    const after = await scrollTop();
+    expect(Math.abs(after - before)).toBeLessThan(100);
+    other.close();
+    await lou.close();
+  });
+
+  test('"Leave the chat" while the page waits to reconnect ends the session and shows the connect screen', async () => {
+    const server = await startServer(["--grace", "30"]);
+    const proxy = await startProxy(server.port);
+    const mo = await ChatPage.connect(browser.context, `http://127.0.0.1:${proxy.port}/`, "mo");
+    // The connection drops and every attempt to come back fails (the server is gone).
+    server.proc.kill("SIGKILL");
+    await mo.waitForLine(/reconnecting in .* attempt 2/, 10_000);
+    await mo.clickButton("Leave the chat");
+    await mo.page.locator("#connect-screen").waitFor({ state: "visible", timeout: 5000 });
+    expect(await mo.page.locator("#chat-screen").isHidden()).toBe(true);
+    await mo.close();
+  });
+});

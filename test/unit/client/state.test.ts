@@ -18,6 +18,32 @@ describe("ClientState", () => {
     expect(state.currentRoom).toBe("lobby");
   });
 
+  test("a resumed welcome keeps our order of the rooms (the current one stays); a new identity takes the server's", () => {
+    const state = new ClientState();
+    state.apply({ ...welcome, rooms: ["lobby", "dev"] } as ServerFrame);
+    state.focus("lobby");
+    expect(state.rooms).toEqual(["dev", "lobby"]);
+    state.apply({ ...welcome, rooms: ["lobby", "dev"] } as ServerFrame);
+    expect(state.currentRoom).toBe("lobby");
+    state.apply({ ...welcome, userId: "User-new00", rooms: ["lobby", "dev"] } as ServerFrame);
+    expect(state.currentRoom).toBe("dev");
+  });
+
+  test("re-joining after a reconnect: our own join notice and the presence are noise, and the current room stays", () => {
+    const state = new ClientState();
+    state.apply({ ...welcome, rooms: ["lobby", "dev"] } as ServerFrame);
+    state.focus("lobby");
+    state.startReplay("dev");
+    const notice = system("join", "User-me000", "dev");
+    expect(state.isRejoinNoise(notice)).toBe(true);
+    expect(state.apply(notice)).toBe(false);
+    expect(state.currentRoom).toBe("lobby");
+    expect(state.isRejoinNoise({ type: "presence", room: "dev", users: [], timestamp: T })).toBe(true);
+    expect(state.isRejoinNoise(system("join", "User-other", "dev"))).toBe(false);
+    state.endReplay("dev");
+    expect(state.isRejoinNoise(notice)).toBe(false);
+  });
+
   test("our own joins and leaves change the rooms; the last joined is current", () => {
     const state = new ClientState();
     state.apply(welcome);
