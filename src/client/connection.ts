@@ -57,6 +57,13 @@ export class ChatConnection {
   readonly pending = new Map<string, AckableFrame>();
   private socket: WebSocket | undefined;
   private nextRef = 1;
+  /**
+   * Starts every ref of this connection's life (its reconnects included). The server
+   * takes a repeated ref from the same user as a resend and acks it without storing
+   * it again, so refs must not repeat across a page reload, or between two tabs or
+   * terminals of one user: each numbering starts with its own random prefix.
+   */
+  private readonly refPrefix = `c${Math.floor(Math.random() * 36 ** 6).toString(36).padStart(6, "0")}-`;
   private attempt = 0;
   private everOpen = false;
   private closingByUs = false;
@@ -124,7 +131,7 @@ export class ChatConnection {
 
   /** Sends a frame with a fresh ref (answered by `ack` or `error`); kept until then. */
   send(frame: AckableFrame): string {
-    const ref = `c${this.nextRef++}`;
+    const ref = `${this.refPrefix}${this.nextRef++}`;
     this.pending.set(ref, frame);
     if (this.state === "connected") this.socket?.send(JSON.stringify({ ...frame, ref }));
     return ref;

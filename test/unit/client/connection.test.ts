@@ -1,0 +1,51 @@
+// The client's connection: refs never repeat between two connections of one user.
+import { afterEach, expect, test } from "bun:test";
+import { ChatConnection } from "../../../src/client/connection.ts";
+import { cleanup, startServer, TestClient } from "../../helpers.ts";
+
+afterEach(cleanup);
+
+const quiet = { onOpen() {}, onFrame() {}, onClose() {} };
+
+test("each connection numbers its refs from its own random prefix, kept across its reconnects", () => {
+  // Nothing listens on port 1: the connections fail, but refs are handed out all the same.
+  const first = new ChatConnection(() => "ws://127.0.0.1:1", quiet);
+  const second = new ChatConnection(() => "ws://127.0.0.1:1", quiet);
+  const a = [first.send({ type: "message", content: "x" }), first.send({ type: "message", content: "y" })];
+  const b = second.send({ type: "message", content: "x" });
+  expect(a[0]).toMatch(/^c[0-9a-z]{6}-1$/);
+  expect(a[1]).toBe(a[0]!.replace(/-1$/, "-2"));
+  expect(b).not.toBe(a[0]);
+  void first.close();
+  void second.close();
+});
+
+test("a page reloaded into the same session (a new connection, refs counted again) has its first line stored", async () => {
+  const server = await startServer(["--grace", "30"]);
+  const bob = await TestClient.connect(`${server.url}/?name=bob`);
+  await bob.welcome();
+  const sendLine = async (session: string | undefined, content: string) => {
+    let welcomed!: (session: string) => void;
+    const gotWelcome = new Promise<string>((resolve) => (welcomed = resolve));
+    let acked!: () => void;
+    const gotAck = new Promise<void>((resolve) => (acked = resolve));
+    const connection = new ChatConnection(() => `${server.url}/?name=alice${session === undefined ? "" : `&session=${encodeURIComponent(session)}`}`, {
+      onOpen() {},
+      onFrame(frame) {
+        if (frame.type === "system" && frame.event === "welcome") welcomed(frame.session);
+        if (frame.type === "ack") acked();
+      },
+      onClose() {},
+    });
+    const own = await gotWelcome;
+    connection.send({ type: "message", content });
+    await gotAck;
+    await connection.close();
+    return own;
+  };
+  const session = await sendLine(undefined, "before the reload");
+  await sendLine(session, "after the reload");
+  // Both refs were "c1" before: the second line was acked as the first and never published.
+  await bob.next((f) => f.type === "message" && f.content === "after the reload");
+  bob.close();
+});
