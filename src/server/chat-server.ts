@@ -17,8 +17,12 @@ import { silentLogger, type Logger } from "./log.ts";
 import { count, createMetrics, type Metrics } from "./metrics.ts";
 import { healthResponse, metricsText } from "./ops.ts";
 import { webPageDevelopment, webPageRoutes } from "./web-page.ts";
+import { RecentKeys } from "./recent-keys.ts";
 import { createLocalRooms, type LocalRoomRegistry, type RoomRegistry } from "./rooms.ts";
 import { SocketList } from "./socket-list.ts";
+
+/** Direct messages remembered by ref (see ChatContext.directsSent): about 1 MB at most. */
+const DIRECTS_REMEMBERED = 10_000;
 
 export interface ChatServerOptions {
   /** 0 picks a free port. @default 8080 */
@@ -182,6 +186,7 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
     bootTime,
     away: new Map(),
     savedSessions: new Set(),
+    directsSent: new RecentKeys(DIRECTS_REMEMBERED),
     fanout,
   };
   // Sessions stored by an earlier run and not resumed within one grace period are gone.

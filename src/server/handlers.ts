@@ -16,6 +16,7 @@ import { ack, onHistory, onJoin, onLeave, onNick, onWho, persistSession } from "
 import type { MessageLog } from "./message-log.ts";
 import { count, type Metrics } from "./metrics.ts";
 import { RefusalCounter, TokenBucket } from "../rate-limit.ts";
+import type { RecentKeys } from "./recent-keys.ts";
 import type { RoomRegistry } from "./rooms.ts";
 
 export interface ChatContext {
@@ -47,6 +48,11 @@ export interface ChatContext {
    * and names change. Not by session: a user's session string is built on each read.
    */
   readonly savedSessions: Set<string>;
+  /**
+   * Direct messages delivered, by sender and ref (never stored, so not found in history):
+   * a resend after a lost ack is acked again, not delivered twice. This process only.
+   */
+  readonly directsSent: RecentKeys;
 }
 
 type Frame<T extends ClientFrame["type"]> = Extract<ClientFrame, { type: T }>;
@@ -175,9 +181,17 @@ function onChatMessage(ctx: ChatContext, ws: ChatSocket, frame: Frame<"message">
 
 function* onDirect(ctx: ChatContext, ws: ChatSocket, frame: Frame<"direct">): Steps<void> {
   const sender = ws.data.user;
+  const sent = frame.ref === undefined ? undefined : `${sender.userId}\n${frame.ref}`;
+  if (sent !== undefined && ctx.directsSent.has(sent)) {
+    ack(ctx, ws, frame.ref);
+    return;
+  }
   const recipient = yield* wait(ctx.rooms.findUser(frame.to));
-  if (recipient === undefined) {
-    sendError(ws, { code: "no_such_user", content: `nobody called '${frame.to.slice(0, 40)}' is connected`, ref: frame.ref }, ctx.metrics);
+  // A user in its grace period has a name but no connection here to read it.
+  if (recipient === undefined || ctx.away.has(recipient.userId)) {
+    const who = frame.to.slice(0, 40);
+    const content = recipient === undefined ? `nobody called '${who}' is connected` : `'${who}' is away (reconnecting); try again later`;
+    sendError(ws, { code: "no_such_user", content, ref: frame.ref }, ctx.metrics);
     return;
   }
   const text = JSON.stringify({
@@ -191,5 +205,6 @@ function* onDirect(ctx: ChatContext, ws: ChatSocket, frame: Frame<"direct">): St
   });
   // Every connection of both users: the recipient's tabs and the sender's other tabs.
   ctx.fanout.toUsers([recipient.userId, sender.userId], text);
+  if (sent !== undefined) ctx.directsSent.add(sent);
   ack(ctx, ws, frame.ref);
 }

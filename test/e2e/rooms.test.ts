@@ -212,6 +212,34 @@ describe("direct messages", () => {
     expect(await b.next((f) => f.type === "direct")).toMatchObject({ content: "by id" });
   });
 
+  test("sent again with the same ref (a resend after a lost ack) is acked again and delivered once", async () => {
+    const a = await user();
+    const b = await user();
+    for (let i = 0; i < 2; i++) {
+      send(a, { type: "direct", to: b.name, content: "only once", ref: "once" });
+      await a.next((f) => f.type === "ack" && f.ref === "once");
+    }
+    send(a, { type: "direct", to: b.name, content: "next", ref: "next" });
+    await b.next((f) => f.type === "direct" && f.content === "next");
+    expect(b.frames.filter((f) => f.type === "direct" && f.content === "only once")).toHaveLength(1);
+  });
+
+  test("to a user in its grace period (no connection) is refused, not acked and lost", async () => {
+    const graceful = await startServer(["--grace", "30"]);
+    const bob = await TestClient.connect(`${graceful.url}/?name=bob`);
+    await bob.welcome();
+    const alice = await TestClient.connect(`${graceful.url}/?name=alice`);
+    await alice.welcome();
+    bob.close();
+    await bob.closed;
+    await Bun.sleep(100); // the server has handled bob's close
+    // Bob is still listed in the room (his grace period), but nothing can reach him.
+    send(alice, { type: "who" });
+    expect((await alice.next<Of<"presence">>((f) => f.type === "presence")).users.map((u) => u.name)).toContain("bob");
+    send(alice, { type: "direct", to: "bob", content: "are you there?", ref: "d3" });
+    expect(await alice.next((f) => (f.type === "error" || f.type === "ack") && f.ref === "d3")).toMatchObject({ type: "error", code: "no_such_user" });
+  });
+
   test("to an unknown user gets no_such_user with the ref", async () => {
     const a = await user();
     send(a, { type: "direct", to: "nobody-here", content: "hello?", ref: "d2" });
