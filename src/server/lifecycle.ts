@@ -24,7 +24,11 @@ export function* handleOpen(ctx: ChatContext, ws: ChatSocket): Steps<void> {
   data.user = user;
   ctx.rooms.attach(user, ws);
 
+  // Rooms restored (a resume after a drop or a restart) come back quietly; a connection
+  // of a user live here (another tab), or one that had left every room, starts in a room
+  // like a new one: told its recent past, and announced there if the user is new to it.
   let rooms = resumed?.rooms;
+  const restored = rooms !== undefined && rooms.length > 0;
   if (rooms === undefined || rooms.length === 0) {
     // A token's name is the user's name (checked like any other); without one, ?name= asks for one.
     const wanted = auth?.name ?? asked?.name;
@@ -46,16 +50,16 @@ export function* handleOpen(ctx: ChatContext, ws: ChatSocket): Steps<void> {
     timestamp: timestamp(),
   }, ctx.metrics);
   for (const room of rooms) yield* wait(ctx.fanout.prepare(ws, room));
-  // A resuming client asks for what it missed with join+since; a new one sees the recent
+  // A resuming client asks for what it missed with join+since; any other sees the recent
   // past, always as one frame (maybe empty), so a client knows when it has caught up.
   let seen = Number.MAX_SAFE_INTEGER;
-  if (resumed === undefined) {
+  if (!restored) {
     const recent = yield* wait(ctx.history.recent(rooms[0]!, DEFAULT_HISTORY_LIMIT));
     sendHistory(ctx, ws, rooms[0]!, recent, recent.length < DEFAULT_HISTORY_LIMIT);
     seen = recent.at(-1)?.id ?? 0;
   }
-  // Coming back is not news: only a brand-new user is announced.
-  for (const room of rooms) yield* enterRoom(ctx, ws, room, { announce: resumed === undefined, tellSelf: false, seen });
+  // Coming back is not news; a user entering a room it was not in is (enterRoom announces only a user new to the room).
+  for (const room of rooms) yield* enterRoom(ctx, ws, room, { announce: !restored, tellSelf: false, seen });
   if (resumed !== undefined) ctx.metrics.resumes++;
   // Debug, like Centrifugo's: at info a line per connection cost an eighth of the
   // accept rate and 0.6 KiB of memory per connection in the idle benchmark.

@@ -47,6 +47,17 @@ describe("tokens", () => {
     expect(server.stderr.text()).not.toContain(token.split(".")[2]!);
   });
 
+  test("a second terminal of a token user is told its room's past and sends its piped line", async () => {
+    const server = await startServer(["--auth-secret", SECRET]);
+    const token = await mintToken(SECRET, { sub: "ops-bot", name: "opsbot", ttlSeconds: 600 });
+    const first = await TestClient.connect(`${server.url}/?token=${token}`); // an open browser tab, say
+    await first.welcome();
+    // The CLI waits for its first room's history before sending: it used to wait forever.
+    const second = await runCommand(["bun", "src/client.ts", server.url, "--token", token], { stdin: "deploy finished\n", timeoutMs: 10_000 });
+    expect(second.code).toBe(0);
+    await first.next((f) => f.type === "message" && f.content === "deploy finished");
+  });
+
   test("the connection is closed with 1008 when the token expires", async () => {
     const server = await startServer(["--auth-secret", SECRET]);
     // exp already 29 s in the past: still inside the 30 s skew, so it expires in about a second.

@@ -5,6 +5,7 @@ import { createLocalFanout } from "../../../src/server/fanout.ts";
 import { createMemoryHistory } from "../../../src/server/history/memory.ts";
 import { createLogger } from "../../../src/server/log.ts";
 import type { LocalRoomRegistry } from "../../../src/server/rooms.ts";
+import { TestClient } from "../../helpers.ts";
 
 let server: ChatServer | undefined;
 afterEach(async () => {
@@ -62,5 +63,51 @@ describe("a resume that fails half-way", () => {
     expect(closed.code).toBe(1013);
     expect(registry!.user("User-ghost")).toBeUndefined();
     expect(registry!.userBySession("s-ghost")).toBeUndefined();
+  });
+});
+
+describe("a second connection of a user already here (another tab)", () => {
+  const start = (graceMs = 0) => {
+    server = createChatServer({ port: 0, host: "127.0.0.1", shutdownLingerMs: 0, rate: 0, graceMs });
+    return server;
+  };
+  const connect = async (query: string) => {
+    const client = await TestClient.connect(`ws://127.0.0.1:${server!.port}/${query}`);
+    return { client, welcome: await client.welcome() };
+  };
+  const joinsOf = (client: TestClient, userId: string) =>
+    client.frames.filter((f) => f.type === "system" && f.event === "join" && f.userId === userId);
+
+  test("landing in a room the user is not in yet: announced there, and told the room's recent past", async () => {
+    start();
+    const bob = await connect("?name=bob&room=dev");
+    bob.client.send(JSON.stringify({ type: "message", content: "earlier in dev", ref: "m1" }));
+    await bob.client.next((f) => f.type === "ack");
+    const alice = await connect("?name=alice"); // in #lobby
+    const tab = await connect(`?session=${encodeURIComponent(alice.welcome.session)}&room=dev`);
+    expect(tab.welcome.rooms).toEqual(["dev"]);
+    const history = await tab.client.next((f) => f.type === "history");
+    expect(history).toMatchObject({ room: "dev", messages: [{ content: "earlier in dev" }] });
+    await bob.client.next((f) => f.type === "system" && f.event === "join" && f.userId === alice.welcome.userId);
+    // A third tab in #dev is not news: alice is there already.
+    await connect(`?session=${encodeURIComponent(alice.welcome.session)}&room=dev`);
+    bob.client.send(JSON.stringify({ type: "ping" }));
+    await bob.client.next((f) => f.type === "pong");
+    expect(joinsOf(bob.client, alice.welcome.userId)).toHaveLength(1);
+  });
+
+  test("coming back in the grace period after leaving every room: back in #lobby, announced and told its past", async () => {
+    start(30_000);
+    const bob = await connect("?name=bob");
+    const alice = await connect("?name=alice");
+    alice.client.send(JSON.stringify({ type: "leave", room: "lobby", ref: "l" }));
+    await alice.client.next((f) => f.type === "ack" && f.ref === "l");
+    alice.client.close();
+    await alice.client.closed;
+    const again = await connect(`?session=${encodeURIComponent(alice.welcome.session)}`);
+    expect(again.welcome.rooms).toEqual(["lobby"]);
+    await again.client.next((f) => f.type === "history" && f.room === "lobby");
+    // Once on her first connect, once on coming back to the room she had left.
+    await bob.client.next((f) => f.type === "system" && f.event === "join" && f.userId === alice.welcome.userId && joinsOf(bob.client, alice.welcome.userId).length === 2);
   });
 });
