@@ -239,8 +239,7 @@ export function readOptions<S extends Specs>(
     const fromFlag = parsed.values[flag];
     const envText = spec.env === undefined ? undefined : env[spec.env];
     if (spec.kind === "boolean") {
-      // NO_COLOR's convention: any non-empty value turns the option on.
-      values[flag] = fromFlag === true || (envText !== undefined && envText !== "");
+      values[flag] = fromFlag === true || (envText !== undefined && envText !== "" && envSwitch(spec.env!, envText));
     } else if (typeof fromFlag === "string") {
       values[flag] = spec.parse ? spec.parse(fromFlag, `--${flag}`) : fromFlag;
     } else if (envText !== undefined && envText !== "") {
@@ -251,6 +250,20 @@ export function readOptions<S extends Specs>(
   }
   const flagsGiven = new Set(Object.keys(parsed.values).filter((flag) => parsed.values[flag] !== undefined));
   return { values: values as ValuesOf<S>, positionals: parsed.positionals, flagsGiven };
+}
+
+/**
+ * A boolean option's environment variable. NO_COLOR keeps its own convention (any
+ * non-empty value turns colour off, see no-color.org); the others read as on or off
+ * in the usual words, and anything else is an error rather than a guess
+ * (COMPRESS=false used to turn compression on).
+ */
+function envSwitch(name: string, text: string): boolean {
+  if (name === "NO_COLOR") return true;
+  const word = text.trim().toLowerCase();
+  if (["1", "true", "yes", "on"].includes(word)) return true;
+  if (["0", "false", "no", "off"].includes(word)) return false;
+  throw new ConfigError(`${name} must be one of 1, true, yes, on, 0, false, no, off, not '${text}'`);
 }
 
 function describeParseArgsError(error: unknown): string {

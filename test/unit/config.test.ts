@@ -104,6 +104,15 @@ describe("parseServerArgs", () => {
     expect(configError(() => parseServerArgs([], { HEARTBEAT_INTERVAL: "-5" })).message).toContain("HEARTBEAT_INTERVAL");
   });
 
+  test("a boolean env var reads the usual words for on and off, and refuses anything else", () => {
+    for (const off of ["false", "0", "off", "no", "FALSE"]) expect(parseServerArgs([], { COMPRESS: off }).compress).toBe(false);
+    for (const on of ["true", "1", "on", "yes"]) expect(parseServerArgs([], { COMPRESS: on }).compress).toBe(true);
+    expect(configError(() => parseServerArgs([], { COMPRESS: "maybe" })).message).toContain("COMPRESS");
+    expect(parseServerArgs(["--compress"], { COMPRESS: "maybe" }).compress).toBe(true); // the flag wins; the env var is not read
+    // NO_COLOR keeps its own rule: any non-empty value.
+    expect(parseClientArgs([], { NO_COLOR: "false" })["no-color"]).toBe(true);
+  });
+
   test("an unknown flag is refused by name", () => {
     expect(configError(() => parseServerArgs(["--prot", "80"], {})).message).toContain("--prot");
     expect(configError(() => parseServerArgs(["-p"], {})).message).toContain("-p");
@@ -129,6 +138,13 @@ describe("parseServerArgs", () => {
 });
 
 describe("parseClientArgs", () => {
+  test("--name and --room are checked with the server's rules (a leading # is dropped)", () => {
+    expect(configError(() => parseClientArgs(["--name", "two words"], {})).message).toContain("--name");
+    expect(configError(() => parseClientArgs(["--name", "User-x"], {})).message).toContain("reserved");
+    expect(configError(() => parseClientArgs(["--room", "Dev"], {})).message).toContain("--room");
+    expect(parseClientArgs(["--room", "#dev", "--name", "ann.b"], {})).toMatchObject({ room: "dev", name: "ann.b" });
+  });
+
   test("every option takes its default when neither flag nor env var is given", () => {
     const values = parseClientArgs([], {}) as Record<string, unknown>;
     for (const [flag, spec] of Object.entries(clientOptions)) expect(values[flag]).toBe(spec.default);
