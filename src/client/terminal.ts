@@ -36,6 +36,11 @@ export function createInteractiveTerminal(promptText: string, completer?: Comple
     readline.moveCursor(out, 0, -rl.getCursorPos().rows);
     readline.cursorTo(out, 0);
     readline.clearScreenDown(out);
+    // readline's redraw (prompt(true)) first moves up the rows its last drawing took
+    // (`prevRows`, Node's and Bun's alike): we have already, and what we print goes
+    // there, so it must start from here. Otherwise, once the input wraps, each redraw
+    // wiped the message just printed above it.
+    (rl as unknown as { prevRows: number }).prevRows = 0;
   };
   return {
     print(text) {

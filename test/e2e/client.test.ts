@@ -194,6 +194,26 @@ describe("in a terminal (tmux)", () => {
     other.close();
   });
 
+  test("messages arriving while the partly typed line wraps onto a second row stay on screen", async () => {
+    startUi(`${server.url} --name wren`);
+    await waitForScreen(/Enter message \(or "exit" to quit\):$/m);
+    // About 50 columns of prompt and 100 typed: two rows of the 120-column terminal.
+    tmux("send-keys", "-t", "ui", "-l", "x".repeat(100));
+    await waitForScreen(/x{20}$/m);
+    const other = await TestClient.connect(`${server.url}/?name=una`);
+    for (const text of ["first incoming", "second incoming", "third incoming"]) {
+      other.send(text);
+      await waitForScreen(new RegExp(`una: ${text}`));
+    }
+    // Each redraw of the prompt used to wipe the message printed just above it.
+    const shown = screen();
+    for (const text of ["first incoming", "second incoming", "third incoming"]) expect(shown).toContain(`una: ${text}`);
+    expect(shown.replace(/\n/g, "")).toContain(`${PROMPT}${"x".repeat(100)}`);
+    tmux("send-keys", "-t", "ui", "C-c");
+    await waitForScreen(/EXITED=0/);
+    other.close();
+  });
+
   test('"exit" and Ctrl+D quit with code 0', async () => {
     startUi(server.url);
     await waitForScreen(/Enter message/);
