@@ -102,6 +102,12 @@ class ClientSession {
 
     this.terminal.onLine((line) => {
       if (this.inputEnded) return;
+      // "exit" or /quit typed while the server is away quits now, as Ctrl+D does: queued
+      // behind lines waiting for a connection, it waited as long as the server stayed away.
+      if (this.interactive && this.connection.state !== "connected" && this.isQuit(line)) {
+        this.quitAfterAcks();
+        return;
+      }
       this.input.push(line);
       this.pump();
     });
@@ -133,7 +139,8 @@ class ClientSession {
 
   /** Re-derives what depends on who we are and where: the renderer and the prompt. */
   private updateView(): void {
-    const color = process.stdout.isTTY === true && !this.options["no-color"] && !this.options.json;
+    // Colours only for a person at a terminal: with stdin or stdout piped, plain lines (README).
+    const color = this.interactive && !this.options["no-color"];
     const { self, rooms, currentRoom } = this.state;
     this.render = createRenderer({ color, selfId: self?.userId, showRoom: rooms.length > 1 });
     const where = self === undefined ? "" : `[${sanitize(self.name)}${currentRoom === undefined ? "" : ` #${currentRoom}`}] `;
@@ -267,6 +274,10 @@ class ClientSession {
       this.handleLine(line);
     }
     if (this.inputEnded && this.input.length === 0) this.maybeFinish();
+  }
+
+  private isQuit(line: string): boolean {
+    return line.trim() === "exit" || parseInput(line, this.state.currentRoom).kind === "quit";
   }
 
   private handleLine(line: string): void {

@@ -214,6 +214,27 @@ describe("in a terminal (tmux)", () => {
     other.close();
   });
 
+  test('"exit" typed while the server is away quits at once, as Ctrl+D does', async () => {
+    const own = await startServer();
+    startUi(`${own.url} --name ed`);
+    await waitForScreen(/\[ed #lobby\] Enter message/);
+    own.proc.kill("SIGKILL");
+    await waitForScreen(/reconnecting in/);
+    tmux("send-keys", "-t", "ui", "exit", "Enter");
+    // It used to wait in the input queue for a connection that never came back.
+    await waitForScreen(/EXITED=0/);
+  });
+
+  test("stdin piped with stdout a terminal: plain lines without colours", async () => {
+    if (socket) tmux("kill-server");
+    socket = `chat-test-${process.pid}-${++uiCount}`;
+    tmux("new-session", "-d", "-s", "ui", "-x", "120", "-y", "30", `printf 'colour check\\n' | bun src/client.ts ${server.url} --name col; echo "EXITED=$?"; sleep 30`);
+    await waitForScreen(/EXITED=0/);
+    const withEscapes = tmux("capture-pane", "-e", "-p", "-t", "ui").stdout.toString();
+    expect(withEscapes).toContain("col (you): colour check");
+    expect(withEscapes).not.toContain("\x1b[");
+  });
+
   test('"exit" and Ctrl+D quit with code 0', async () => {
     startUi(server.url);
     await waitForScreen(/Enter message/);
