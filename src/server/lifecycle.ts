@@ -18,7 +18,7 @@ export function* handleOpen(ctx: ChatContext, ws: ChatSocket): Steps<void> {
   const asked = takeAsked(data);
   const auth = data.rare?.auth;
   const resumed = auth !== undefined
-    ? (yield* authenticated(ctx, auth.sub))
+    ? (yield* authenticated(ctx, auth.sub, asked?.session))
     : asked?.session === undefined ? undefined : (yield* resume(ctx, asked.session));
   const user = resumed?.user ?? (yield* wait(ctx.rooms.createUser(undefined, auth?.sub)));
   data.user = user;
@@ -68,10 +68,16 @@ export function* handleOpen(ctx: ChatContext, ws: ChatSocket): Steps<void> {
   });
 }
 
-/** With authentication the token's subject is the user: another connection of a live (or away) one joins it. */
-function* authenticated(ctx: ChatContext, sub: string): Steps<Resumed | undefined> {
+/**
+ * With authentication the token's subject is the user: another connection of a live (or
+ * away) one joins it. After a restart there is none; a session of that same user (the
+ * client sends its last one when it reconnects) brings back its rooms as for anyone.
+ */
+function* authenticated(ctx: ChatContext, sub: string, session: string | undefined): Steps<Resumed | undefined> {
   const live = yield* wait(ctx.rooms.user(sub));
-  return live === undefined ? undefined : (yield* resume(ctx, live.session));
+  if (live !== undefined) return yield* resume(ctx, live.session);
+  // A session names its user first: only the token's own user's is taken.
+  return session?.startsWith(`${sub}.`) ? yield* resume(ctx, session) : undefined;
 }
 
 interface Resumed {

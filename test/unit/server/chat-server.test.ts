@@ -1,8 +1,12 @@
-import { afterEach, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { createChatServer, type Backend, type ChatServer } from "../../../src/server/chat-server.ts";
 import type { ChatSocket } from "../../../src/server/connection.ts";
 import { createLocalFanout } from "../../../src/server/fanout.ts";
 import { createMemoryHistory } from "../../../src/server/history/memory.ts";
+import { createSqliteHistory } from "../../../src/server/history/sqlite.ts";
 import { createLogger } from "../../../src/server/log.ts";
 import type { LocalRoomRegistry } from "../../../src/server/rooms.ts";
 import { TestClient } from "../../helpers.ts";
@@ -109,5 +113,44 @@ describe("a second connection of a user already here (another tab)", () => {
     await again.client.next((f) => f.type === "history" && f.room === "lobby");
     // Once on her first connect, once on coming back to the room she had left.
     await bob.client.next((f) => f.type === "system" && f.event === "join" && f.userId === alice.welcome.userId && joinsOf(bob.client, alice.welcome.userId).length === 2);
+  });
+});
+
+describe("a token user after a restart", () => {
+  // Tokens here are their own subject: enough to test what the server does with a sub.
+  const auth = {
+    extract: (req: Request) => new URL(req.url).searchParams.get("token") ?? undefined,
+    verify: async (token: string) => ({ ok: true as const, sub: token, name: token.replace("sub-", "") }),
+  };
+  const dir = mkdtempSync(path.join(tmpdir(), "chat-token-restart-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const connect = async (query: string) => {
+    const client = await TestClient.connect(`ws://127.0.0.1:${server!.port}/${query}`);
+    return { client, welcome: await client.welcome() };
+  };
+
+  test("comes back to its rooms quietly with its last session, and cannot take another user's", async () => {
+    const file = path.join(dir, "chat.db");
+    const start = () => {
+      server = createChatServer({ port: 0, host: "127.0.0.1", shutdownLingerMs: 0, rate: 0, graceMs: 30_000, auth, history: createSqliteHistory(file, { historyLimit: 100 }) });
+    };
+    start();
+    const bob = await connect("?token=sub-bob");
+    const alice = await connect("?token=sub-alice");
+    alice.client.send(JSON.stringify({ type: "join", room: "dev", ref: "j" }));
+    await alice.client.next((f) => f.type === "ack" && f.ref === "j");
+    await server!.shutdown();
+
+    start();
+    const bobAgain = await connect(`?token=sub-bob&session=${encodeURIComponent(bob.welcome.session)}`);
+    const aliceAgain = await connect(`?token=sub-alice&session=${encodeURIComponent(alice.welcome.session)}`);
+    expect(aliceAgain.welcome).toMatchObject({ userId: "sub-alice", rooms: ["lobby", "dev"] });
+    // Someone else's session under one's own token starts a user of one's own.
+    const carol = await connect(`?token=sub-carol&session=${encodeURIComponent(bob.welcome.session)}`);
+    expect(carol.welcome).toMatchObject({ userId: "sub-carol", rooms: ["lobby"] });
+    bobAgain.client.send(JSON.stringify({ type: "ping" }));
+    await bobAgain.client.next((f) => f.type === "pong");
+    const joins = bobAgain.client.frames.filter((f) => f.type === "system" && f.event === "join");
+    expect(joins.map((f) => (f as { userId: string }).userId)).toEqual(["sub-carol"]);
   });
 });
