@@ -55,7 +55,11 @@ export function createMemoryHistory(options: HistoryOptions): LocalHistoryStore 
       return { messages, complete: messages.length === older.length };
     },
 
-    findRef: (userId, ref) => refs.get(refKey(userId, ref)),
+    findRef(userId, ref) {
+      const found = refs.get(refKey(userId, ref));
+      // Kept as long as its message: past the history limit it is forgotten, pruned yet or not (as in SQLite).
+      return found !== undefined && found.id > (lastIds.get(found.room) ?? 0) - options.historyLimit ? found : undefined;
+    },
     saveSession: (session) => void sessions.set(session.session, session),
     loadSession: (session) => sessions.get(session),
     deleteSession: (session) => void sessions.delete(session),

@@ -128,6 +128,16 @@ describe.each(implementations)("%s", (_name, open) => {
     store.close();
   });
 
+  test("a ref is forgotten as soon as its message is past the history limit, pruned yet or not", async () => {
+    const store = open(10);
+    await store.append([draft("d", "x", "ref-1")]);
+    await fill(store, "d", 9, 2); // ids 1..10: the first is still kept
+    expect(store.findRef("User-aaaaa", "ref-1")).toEqual({ room: "d", id: 1 });
+    await fill(store, "d", 1, 11); // id 1 is past the limit now, before any prune takes it
+    expect(store.findRef("User-aaaaa", "ref-1")).toBeUndefined();
+    store.close();
+  });
+
   test("sessions are saved, replaced, loaded and deleted", () => {
     const store = open(10);
     store.saveSession({ session: "s1", userId: "User-aaaaa", name: "alice", rooms: ["lobby"], savedAt: 1000 });
