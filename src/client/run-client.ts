@@ -377,7 +377,7 @@ class ClientSession {
   private async onClose(info: { code: number; reason: string; wasOpen: boolean; byUs: boolean }): Promise<void> {
     if (info.byUs || this.finished) return;
     if (!info.wasOpen) {
-      const why = await explainConnectFailure(this.options.url);
+      const why = await explainConnectFailure(this.options.url, { token: this.options.token, insecure: this.options.insecure });
       this.fail(`Could not connect to ${this.options.url}: ${why}`);
       return;
     }

@@ -76,7 +76,8 @@ describe("tokens", () => {
     expect(result.stdout).toContain("Cli (you): hello with a token");
     const refused = await runCommand(["bun", "src/client.ts", server.url], { stdin: "" });
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toContain(`Could not connect to ${server.url}`);
+    // The reason the server gave, not just that the handshake failed.
+    expect(refused.stderr).toContain(`Could not connect to ${server.url}: the server refused the WebSocket handshake: HTTP 401 Unauthorized: a token is required`);
   });
 });
 
