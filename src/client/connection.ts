@@ -94,11 +94,14 @@ export class ChatConnection {
       opened = true;
       const again = this.everOpen;
       this.everOpen = true;
-      this.attempt = 0; // backoff starts over after a success
       this.state = "connected";
       this.events.onOpen(again);
     };
     socket.onmessage = (event) => {
+      // Backoff starts over once the server has said something (its welcome): a server
+      // that accepts the upgrade and closes at once (1013: try again later) is not a
+      // success, and was retried every half second for ever.
+      this.attempt = 0;
       if (typeof event.data !== "string") return;
       const frame = parseServerFrame(event.data);
       if (frame === undefined) return;

@@ -49,3 +49,27 @@ test("a page reloaded into the same session (a new connection, refs counted agai
   await bob.next((f) => f.type === "message" && f.content === "after the reload");
   bob.close();
 });
+
+test("a server that accepts the upgrade and closes at once is retried with growing backoff, not reset by the open", async () => {
+  const server = Bun.serve({
+    port: 0,
+    hostname: "127.0.0.1",
+    fetch: (req, srv) => (srv.upgrade(req) ? undefined : new Response("no", { status: 400 })),
+    websocket: { open: (ws) => ws.close(1013, "try again later"), message() {} },
+  });
+  const attempts: number[] = [];
+  let connection!: ChatConnection;
+  const done = new Promise<void>((resolve) => {
+    connection = new ChatConnection(() => `ws://127.0.0.1:${server.port}`, {
+      ...quiet,
+      onReconnecting(info) {
+        attempts.push(info.attempt);
+        if (attempts.length === 3) resolve();
+      },
+    }, { backoff: { minMs: 10, maxMs: 40 } });
+  });
+  await done;
+  await connection.close();
+  server.stop(true);
+  expect(attempts).toEqual([1, 2, 3]);
+});
