@@ -110,6 +110,9 @@ class ClientSession {
       }
       this.input.push(line);
       this.pump();
+      // Still queued (it is the last line: the server is away, or earlier lines wait for
+      // answers): a fresh prompt all the same, so what is typed next is not left bare.
+      if (this.interactive && this.input.length > 0 && !this.inputEnded) this.terminal.prompt();
     });
     this.terminal.onEnd(() => this.endInput());
     this.terminal.onInterrupt(() => void this.quit(0));

@@ -225,6 +225,20 @@ describe("in a terminal (tmux)", () => {
     await waitForScreen(/EXITED=0/);
   });
 
+  test("a line typed while the server is away waits, and the prompt comes back for the next", async () => {
+    const own = await startServer();
+    startUi(`${own.url} --name olly`);
+    await waitForScreen(/\[olly #lobby\] Enter message/);
+    own.proc.kill("SIGKILL");
+    await waitForScreen(/reconnecting in/);
+    tmux("send-keys", "-t", "ui", "typed while away", "Enter");
+    tmux("send-keys", "-t", "ui", "-l", "next");
+    const shown = await waitForScreen(/next$/m);
+    expect(shown.trimEnd().split("\n").at(-1)).toBe(`[olly #lobby] ${PROMPT}next`);
+    tmux("send-keys", "-t", "ui", "C-c");
+    await waitForScreen(/EXITED=0/);
+  });
+
   test("stdin piped with stdout a terminal: plain lines without colours", async () => {
     if (socket) tmux("kill-server");
     socket = `chat-test-${process.pid}-${++uiCount}`;
