@@ -105,7 +105,7 @@ class ClientSession {
       // "exit" or /quit typed while the server is away quits now, as Ctrl+D does: queued
       // behind lines waiting for a connection, it waited as long as the server stayed away.
       if (this.interactive && this.connection.state !== "connected" && this.isQuit(line)) {
-        this.quitAfterAcks();
+        this.endInput();
         return;
       }
       this.input.push(line);
@@ -201,9 +201,12 @@ class ClientSession {
 
   private show(frame: ServerFrame, raw: string): void {
     if (this.state.isRejoinNoise(frame)) return;
+    // Held frames are shown, whole, when their request is answered (showHeld, showOlder).
+    const held = this.state.holds(frame);
     // Messages are shown once each, however often a reconnect replays them, with --json too.
     const messages = frame.type === "message" || frame.type === "history" ? this.state.toShow(frame) : undefined;
     if (this.options.json) {
+      if (held) return;
       if (frame.type === "message") {
         if (messages!.length > 0) process.stdout.write(`${raw}\n`);
       } else if (frame.type !== "history" || messages!.length === frame.messages.length) {
@@ -340,9 +343,10 @@ class ClientSession {
   /**
    * "exit", /quit, Ctrl+D or EOF on a pipe: stop reading; lines already read are
    * still handled, and the client quits once every frame sent is acknowledged, so
-   * nothing typed before "exit" is lost.
+   * nothing typed before "exit" is lost. (In a terminal with the server away it quits
+   * at once, and says how many lines were not sent: see endInput.)
+   * "exit" and /quit: lines read after them are dropped (at EOF they are all handled).
    */
-  /** "exit" and /quit: lines read after them are dropped (at EOF they are all handled). */
   private quitAfterAcks(): void {
     this.input.length = 0;
     this.endInput();
@@ -351,9 +355,16 @@ class ClientSession {
   private endInput(): void {
     if (this.inputEnded) return;
     this.inputEnded = true;
-    this.terminal.close();
-    if (this.connection.state !== "connected" && this.interactive) void this.quit(0);
-    else this.pump();
+    if (this.connection.state !== "connected" && this.interactive) {
+      // Quitting while the server is away: what was typed and not yet acknowledged is lost; say so.
+      const unsent = this.input.filter((line) => line.trim() !== "").length + this.connection.pending.size;
+      if (unsent > 0) this.status(`${unsent} line(s) were not sent: the server is away`);
+      this.terminal.close();
+      void this.quit(0);
+    } else {
+      this.terminal.close();
+      this.pump();
+    }
   }
 
   private maybeFinish(): void {

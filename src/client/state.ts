@@ -114,6 +114,12 @@ export class ClientState {
     return frame.messages.filter((m) => this.isNew(m));
   }
 
+  /** Whether a message or history frame is held back now (a re-join's replay, a /history page): shown when its request is answered. */
+  holds(frame: ServerFrame): boolean {
+    if (frame.type !== "message" && frame.type !== "history") return false;
+    return this.replaying.has(frame.room) || (frame.type === "history" && this.older.has(frame.room));
+  }
+
   startReplay(room: string): void {
     this.replaying.set(room, []);
   }

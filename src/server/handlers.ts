@@ -186,9 +186,18 @@ function* onDirect(ctx: ChatContext, ws: ChatSocket, frame: Frame<"direct">): St
     ack(ctx, ws, frame.ref);
     return;
   }
-  const recipient = yield* wait(ctx.rooms.findUser(frame.to));
+  // Taken now, not after delivery: a resend arriving while a cluster looks the user up is a repeat too.
+  if (sent !== undefined) ctx.directsSent.add(sent);
+  let recipient: Awaited<ReturnType<typeof ctx.rooms.findUser>>;
+  try {
+    recipient = yield* wait(ctx.rooms.findUser(frame.to));
+  } catch (error) {
+    if (sent !== undefined) ctx.directsSent.delete(sent); // not delivered: a resend must go through
+    throw error;
+  }
   // A user in its grace period has a name but no connection here to read it.
   if (recipient === undefined || ctx.away.has(recipient.userId)) {
+    if (sent !== undefined) ctx.directsSent.delete(sent); // refused: a resend may try again
     const who = frame.to.slice(0, 40);
     const content = recipient === undefined ? `nobody called '${who}' is connected` : `'${who}' is away (reconnecting); try again later`;
     sendError(ws, { code: "no_such_user", content, ref: frame.ref }, ctx.metrics);
@@ -205,6 +214,5 @@ function* onDirect(ctx: ChatContext, ws: ChatSocket, frame: Frame<"direct">): St
   });
   // Every connection of both users: the recipient's tabs and the sender's other tabs.
   ctx.fanout.toUsers([recipient.userId, sender.userId], text);
-  if (sent !== undefined) ctx.directsSent.add(sent);
   ack(ctx, ws, frame.ref);
 }

@@ -76,8 +76,14 @@ export function* handleOpen(ctx: ChatContext, ws: ChatSocket): Steps<void> {
 function* authenticated(ctx: ChatContext, sub: string, session: string | undefined): Steps<Resumed | undefined> {
   const live = yield* wait(ctx.rooms.user(sub));
   if (live !== undefined) return yield* resume(ctx, live.session);
-  // A session names its user first: only the token's own user's is taken.
-  return session?.startsWith(`${sub}.`) ? yield* resume(ctx, session) : undefined;
+  // A session is its user's id, a dot and a secret without dots: only the token's own
+  // user's is taken (a prefix alone would let sub "bob" take "bob.x"'s).
+  if (session === undefined || !session.startsWith(`${sub}.`) || session.lastIndexOf(".") !== sub.length) return undefined;
+  const resumed = yield* resume(ctx, session);
+  if (resumed === undefined || resumed.user.userId === sub) return resumed;
+  // Not the token's user after all (a stored session of another): let it go again.
+  if (resumed.user.connections.length === 0) yield* releaseQuietly(ctx, resumed.user);
+  return undefined;
 }
 
 interface Resumed {

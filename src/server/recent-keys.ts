@@ -9,6 +9,10 @@ export class RecentKeys {
     return this.keys.has(key);
   }
 
+  delete(key: string): void {
+    this.keys.delete(key);
+  }
+
   add(key: string): void {
     this.keys.add(key);
     // A Set iterates in insertion order: the first key is the oldest.

@@ -326,8 +326,10 @@ export class ChatView {
   private keepView(change: () => void): void {
     const log = this.el.log;
     const before = log.scrollHeight;
+    // From where it was: near the end, removing lines has already pulled scrollTop down.
+    const top = log.scrollTop;
     change();
-    log.scrollTop += log.scrollHeight - before;
+    log.scrollTop = top + log.scrollHeight - before;
   }
 
   /** How many of the log's lines come before the first one on screen (0 when none is found). */

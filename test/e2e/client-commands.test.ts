@@ -176,6 +176,15 @@ describe("slash commands through stdin", () => {
     writer.close();
   });
 
+  test("--json: a /history that finds nothing older is one empty history frame, not two", async () => {
+    const result = await piped("/history\n", "--room", "json-empty", "--json");
+    expect(result.code).toBe(0);
+    const histories = result.stdout.trim().split("\n").map((line) => JSON.parse(line) as { type: string; messages?: unknown[]; complete?: boolean })
+      .filter((f) => f.type === "history");
+    // The join's (empty) history, then the page's.
+    expect(histories).toEqual([expect.objectContaining({ messages: [] }), expect.objectContaining({ messages: [], complete: true })]);
+  });
+
   test("/history of more than the server sends in one frame shows the whole page, in order", async () => {
     const writer = await storeMessages("deep", "deep", 500);
     const result = await piped("/history 300\n", "--room", "deep");

@@ -220,9 +220,12 @@ describe("in a terminal (tmux)", () => {
     await waitForScreen(/\[ed #lobby\] Enter message/);
     own.proc.kill("SIGKILL");
     await waitForScreen(/reconnecting in/);
+    tmux("send-keys", "-t", "ui", "important message", "Enter");
     tmux("send-keys", "-t", "ui", "exit", "Enter");
-    // It used to wait in the input queue for a connection that never came back.
-    await waitForScreen(/EXITED=0/);
+    // It used to wait in the input queue for a connection that never came back. What it
+    // leaves unsent is said, not dropped silently.
+    const shown = await waitForScreen(/EXITED=0/);
+    expect(shown).toContain("1 line(s) were not sent: the server is away");
   });
 
   test("a line typed while the server is away waits, and the prompt comes back for the next", async () => {

@@ -315,6 +315,38 @@ describe("a page left open", () => {
     sender.close();
   });
 
+  test("a reader scrolled up only a little keeps the same lines on screen when the oldest go", async () => {
+    const reader = await open("nearend", { room: "nearend" });
+    const sender = await rawSender("?name=chatty&room=nearend");
+    let sent = 0;
+    const sendUpTo = async (last: number) => {
+      while (sent < last) sender.send(`line ${++sent}`);
+      await reader.waitForLine(`chatty: line ${last}`, 30_000);
+    };
+    const onScreen = () => inPage<string[]>(reader.page, `(() => {
+      const log = document.querySelector("#messages");
+      const box = log.getBoundingClientRect();
+      return [...log.children].filter((li) => { const r = li.getBoundingClientRect(); return r.height > 0 && r.bottom > box.top && r.top < box.bottom; }).map((li) => li.textContent);
+    })()`);
+    await sendUpTo(300);
+    await inPage(reader.page, `document.querySelector("#messages").scrollTop = 0`);
+    await sendUpTo(READING_LINES + TRIM_STEP / 2);
+    // 200 px above the end: a trim of TRIM_STEP lines is taller than what is below the screen,
+    // so removing them pulls scrollTop down before the page puts the view back.
+    await inPage(reader.page, `(() => { const log = document.querySelector("#messages"); log.scrollTop = log.scrollHeight - log.clientHeight - 200; })()`);
+    const read = await onScreen();
+    const first = (await reader.lines())[0];
+    // One line a time, as a chat brings them, until the oldest go.
+    for (let i = 0; i < TRIM_STEP; i++) {
+      sender.send(`line ${++sent}`);
+      await Bun.sleep(25);
+    }
+    await reader.waitForLine(`chatty: line ${sent}`, 30_000);
+    expect((await reader.lines())[0]).not.toBe(first);
+    expect((await onScreen()).slice(0, 5)).toEqual(read.slice(0, 5));
+    sender.close();
+  });
+
   test("a reader scrolled to the middle keeps the same lines on screen while the oldest go from above them", async () => {
     const reader = await open("middle", { room: "middle" });
     const sender = await rawSender("?name=chatty&room=middle");
@@ -342,6 +374,7 @@ describe("a page left open", () => {
     await sendUpTo(READING_LINES + 3 * TRIM_STEP);
     expect((await reader.lines())[0]).not.toBe(firstBefore); // lines above the screen went...
     expect(await onScreen()).toEqual(read); // ...and what the reader was reading did not move
+
     sender.close();
   });
 });

@@ -153,4 +153,17 @@ describe("a token user after a restart", () => {
     const joins = bobAgain.client.frames.filter((f) => f.type === "system" && f.event === "join");
     expect(joins.map((f) => (f as { userId: string }).userId)).toEqual(["sub-carol"]);
   });
+
+  test("a token whose sub is a prefix of another user's id cannot take that user's session", async () => {
+    server = createChatServer({ port: 0, host: "127.0.0.1", shutdownLingerMs: 0, rate: 0, graceMs: 30_000, auth });
+    const victim = await connect("?token=bob.x");
+    expect(victim.welcome.userId).toBe("bob.x");
+    // "bob.x.SECRET" starts with "bob.": still bob.x's session, not bob's.
+    const taker = await connect(`?token=bob&session=${encodeURIComponent(victim.welcome.session)}`);
+    expect(taker.welcome.userId).toBe("bob");
+    victim.client.close();
+    await victim.client.closed;
+    const later = await connect(`?token=bob&session=${encodeURIComponent(victim.welcome.session)}`); // bob.x away now
+    expect(later.welcome.userId).toBe("bob");
+  });
 });
