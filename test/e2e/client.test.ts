@@ -214,12 +214,17 @@ describe("in a terminal (tmux)", () => {
     other.close();
   });
 
-  test('"exit" typed while the server is away quits at once, as Ctrl+D does', async () => {
+  /** A client of `name` whose server has gone away (killed): it is waiting to reconnect. */
+  const awayUi = async (name: string) => {
     const own = await startServer();
-    startUi(`${own.url} --name ed`);
-    await waitForScreen(/\[ed #lobby\] Enter message/);
+    startUi(`${own.url} --name ${name}`);
+    await waitForScreen(new RegExp(`\\[${name} #lobby\\] Enter message`));
     own.proc.kill("SIGKILL");
     await waitForScreen(/reconnecting in/);
+  };
+
+  test('"exit" typed while the server is away quits at once, as Ctrl+D does', async () => {
+    await awayUi("ed");
     tmux("send-keys", "-t", "ui", "important message", "Enter");
     tmux("send-keys", "-t", "ui", "exit", "Enter");
     // It used to wait in the input queue for a connection that never came back. What it
@@ -229,11 +234,7 @@ describe("in a terminal (tmux)", () => {
   });
 
   test("a line typed while the server is away waits, and the prompt comes back for the next", async () => {
-    const own = await startServer();
-    startUi(`${own.url} --name olly`);
-    await waitForScreen(/\[olly #lobby\] Enter message/);
-    own.proc.kill("SIGKILL");
-    await waitForScreen(/reconnecting in/);
+    await awayUi("olly");
     tmux("send-keys", "-t", "ui", "typed while away", "Enter");
     tmux("send-keys", "-t", "ui", "-l", "next");
     const shown = await waitForScreen(/next$/m);

@@ -285,22 +285,36 @@ describe("a page left open", () => {
     sender.close();
   });
 
-  test("a reader scrolled up keeps the lines on screen while thousands come in, up to MOST_LINES", async () => {
-    const reader = await open("scroller", { room: "reading" });
-    const sender = await rawSender("?name=chatty&room=reading");
-    let sent = 0;
-    const sendUpTo = async (last: number) => {
-      while (sent < last) sender.send(`line ${++sent}`);
-      await reader.waitForLine(`chatty: line ${last}`, 30_000);
+  /**
+   * A reader page in a room of its own and a raw sender of numbered lines: `sendUpTo(n)`
+   * sends up to "line n" and waits until the page shows it; `onScreen()` gives the
+   * lines that meet the log's box, found by their boxes (the page finds them otherwise).
+   */
+  async function readingRoom(name: string, room: string) {
+    const reader = await open(name, { room });
+    const sender = await rawSender(`?name=chatty&room=${room}`);
+    const feed = {
+      reader,
+      sender,
+      sent: 0,
+      async sendUpTo(last: number) {
+        while (feed.sent < last) sender.send(`line ${++feed.sent}`);
+        await reader.waitForLine(`chatty: line ${last}`, 30_000);
+      },
+      onScreen: () => inPage<string[]>(reader.page, `(() => {
+        const log = document.querySelector("#messages");
+        const box = log.getBoundingClientRect();
+        return [...log.children].filter((li) => { const r = li.getBoundingClientRect(); return r.height > 0 && r.bottom > box.top && r.top < box.bottom; }).map((li) => li.textContent);
+      })()`),
+      scrollTo: (expression: string) => inPage(reader.page, `(() => { const log = document.querySelector("#messages"); log.scrollTop = ${expression}; })()`),
     };
+    return feed;
+  }
+
+  test("a reader scrolled up keeps the lines on screen while thousands come in, up to MOST_LINES", async () => {
+    const { reader, sender, sendUpTo, onScreen, scrollTo } = await readingRoom("scroller", "reading");
     await sendUpTo(300);
-    // The lines that meet the log's box, found by their boxes (the page finds them otherwise).
-    const onScreen = () => inPage<string[]>(reader.page, `(() => {
-      const log = document.querySelector("#messages");
-      const box = log.getBoundingClientRect();
-      return [...log.children].filter((li) => { const r = li.getBoundingClientRect(); return r.height > 0 && r.bottom > box.top && r.top < box.bottom; }).map((li) => li.textContent);
-    })()`);
-    await inPage(reader.page, `document.querySelector("#messages").scrollTop = 0`);
+    await scrollTo("0");
     const read = await onScreen();
     expect(read.length).toBeGreaterThan(0);
 
@@ -316,57 +330,36 @@ describe("a page left open", () => {
   });
 
   test("a reader scrolled up only a little keeps the same lines on screen when the oldest go", async () => {
-    const reader = await open("nearend", { room: "nearend" });
-    const sender = await rawSender("?name=chatty&room=nearend");
-    let sent = 0;
-    const sendUpTo = async (last: number) => {
-      while (sent < last) sender.send(`line ${++sent}`);
-      await reader.waitForLine(`chatty: line ${last}`, 30_000);
-    };
-    const onScreen = () => inPage<string[]>(reader.page, `(() => {
-      const log = document.querySelector("#messages");
-      const box = log.getBoundingClientRect();
-      return [...log.children].filter((li) => { const r = li.getBoundingClientRect(); return r.height > 0 && r.bottom > box.top && r.top < box.bottom; }).map((li) => li.textContent);
-    })()`);
+    const feed = await readingRoom("nearend", "nearend");
+    const { reader, sender, sendUpTo, onScreen, scrollTo } = feed;
     await sendUpTo(300);
-    await inPage(reader.page, `document.querySelector("#messages").scrollTop = 0`);
+    await scrollTo("0");
     await sendUpTo(READING_LINES + TRIM_STEP / 2);
     // 200 px above the end: a trim of TRIM_STEP lines is taller than what is below the screen,
     // so removing them pulls scrollTop down before the page puts the view back.
-    await inPage(reader.page, `(() => { const log = document.querySelector("#messages"); log.scrollTop = log.scrollHeight - log.clientHeight - 200; })()`);
+    await scrollTo("log.scrollHeight - log.clientHeight - 200");
     const read = await onScreen();
     const first = (await reader.lines())[0];
     // One line a time, as a chat brings them, until the oldest go.
     for (let i = 0; i < TRIM_STEP; i++) {
-      sender.send(`line ${++sent}`);
+      sender.send(`line ${++feed.sent}`);
       await Bun.sleep(25);
     }
-    await reader.waitForLine(`chatty: line ${sent}`, 30_000);
+    await reader.waitForLine(`chatty: line ${feed.sent}`, 30_000);
     expect((await reader.lines())[0]).not.toBe(first);
     expect((await onScreen()).slice(0, 5)).toEqual(read.slice(0, 5));
     sender.close();
   });
 
   test("a reader scrolled to the middle keeps the same lines on screen while the oldest go from above them", async () => {
-    const reader = await open("middle", { room: "middle" });
-    const sender = await rawSender("?name=chatty&room=middle");
-    let sent = 0;
-    const sendUpTo = async (last: number) => {
-      while (sent < last) sender.send(`line ${++sent}`);
-      await reader.waitForLine(`chatty: line ${last}`, 30_000);
-    };
-    const onScreen = () => inPage<string[]>(reader.page, `(() => {
-      const log = document.querySelector("#messages");
-      const box = log.getBoundingClientRect();
-      return [...log.children].filter((li) => { const r = li.getBoundingClientRect(); return r.height > 0 && r.bottom > box.top && r.top < box.bottom; }).map((li) => li.textContent);
-    })()`);
+    const { reader, sender, sendUpTo, onScreen, scrollTo } = await readingRoom("middle", "middle");
     // Scrolled up, the log fills to READING_LINES (nothing is above the screen to take).
     await sendUpTo(300);
-    await inPage(reader.page, `document.querySelector("#messages").scrollTop = 0`);
+    await scrollTo("0");
     await sendUpTo(READING_LINES + TRIM_STEP / 2);
     expect((await reader.lines()).length).toBeGreaterThan(READING_LINES);
     // Halfway down: thousands of lines above the screen, for the trims to take.
-    await inPage(reader.page, `(() => { const log = document.querySelector("#messages"); log.scrollTop = log.scrollHeight / 2; })()`);
+    await scrollTo("log.scrollHeight / 2");
     const read = await onScreen();
     expect(read.length).toBeGreaterThan(0);
     const firstBefore = (await reader.lines())[0];
@@ -374,7 +367,6 @@ describe("a page left open", () => {
     await sendUpTo(READING_LINES + 3 * TRIM_STEP);
     expect((await reader.lines())[0]).not.toBe(firstBefore); // lines above the screen went...
     expect(await onScreen()).toEqual(read); // ...and what the reader was reading did not move
-
     sender.close();
   });
 });
