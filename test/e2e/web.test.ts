@@ -555,16 +555,24 @@ describe("across a reconnect", () => {
     await client.next((f) => f.type === "ack" && f.ref === text);
   }
 
-  test("a room not shown keeps its unread count and counts what was missed; no one is announced as joining", async () => {
+  /**
+   * A page named `name` in #lobby and #dev, served and connected through a proxy so that
+   * its connection can be cut, and otto, connected directly, writing in #dev.
+   */
+  async function twoRoomsBehindProxy(name: string) {
     const server = await startServer(["--grace", "30"]);
-    // The page is served and connected through a proxy, so its connection can be cut.
     const proxy = await startProxy(server.port);
-    const kim = await ChatPage.connect(browser.context, `http://127.0.0.1:${proxy.port}/`, "kim");
-    await kim.say("/join #dev");
-    await kim.waitForLine("kim joined #dev");
-    await kim.clickButton("#lobby");
+    const page = await ChatPage.connect(browser.context, `http://127.0.0.1:${proxy.port}/`, name);
+    await page.say("/join #dev");
+    await page.waitForLine(`${name} joined #dev`);
     const other = await TestClient.connect(`${server.url}/?name=otto&room=dev`);
     await other.welcome();
+    return { proxy, page, other };
+  }
+
+  test("a room not shown keeps its unread count and counts what was missed; no one is announced as joining", async () => {
+    const { proxy, page: kim, other } = await twoRoomsBehindProxy("kim");
+    await kim.clickButton("#lobby");
     for (const text of ["dev 1", "dev 2", "dev 3"]) await sendTo(other, "dev", text);
     await kim.page.waitForFunction(`document.querySelector('button[data-room="dev"] .unread')?.textContent === "3"`);
 
@@ -581,13 +589,7 @@ describe("across a reconnect", () => {
   });
 
   test("a reader scrolled up, with two rooms, keeps their place", async () => {
-    const server = await startServer(["--grace", "30"]);
-    const proxy = await startProxy(server.port);
-    const lou = await ChatPage.connect(browser.context, `http://127.0.0.1:${proxy.port}/`, "lou");
-    await lou.say("/join #dev");
-    await lou.waitForLine("lou joined #dev");
-    const other = await TestClient.connect(`${server.url}/?name=otto&room=dev`);
-    await other.welcome();
+    const { proxy, page: lou, other } = await twoRoomsBehindProxy("lou");
     for (let i = 0; i < 100; i++) other.send(JSON.stringify({ type: "message", room: "dev", content: `line ${i}`, ref: `r${i}` }));
     await other.next((f) => f.type === "ack" && f.ref === "r99");
     await lou.waitForLine("otto: line 99");
@@ -596,7 +598,7 @@ describe("across a reconnect", () => {
     const before = await scrollTop();
     proxy.cut();
     await lou.waitForLine("Reconnected to WebSocket server", 20_000);
-    await other.send(JSON.stringify({ type: "message", room: "dev", content: "after", ref: "after" }));
+    other.send(JSON.stringify({ type: "message", room: "dev", content: "after", ref: "after" }));
     await lou.waitForLine("otto: after");
     // Switching rooms during the re-join used to scroll to the end (2,000 px and more).
     const after = await scrollTop();
