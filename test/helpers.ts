@@ -239,9 +239,12 @@ export function socketClosed(socket: net.Socket, timeoutMs: number): Promise<voi
  * A TCP proxy in front of a server, so a test can break clients' connections without
  * touching the server: `stall("up")` swallows what clients send, `stall("down")`
  * what the server sends (acks get lost), and `cut()` destroys every connection.
+ * `abandon()` drops only the clients' side: the server's connections stay open and
+ * quiet, as after a network that died without a word (until the heartbeat notices).
  */
-export async function startProxy(targetPort: number): Promise<{ port: number; stall(direction: "up" | "down"): void; cut(): void; close(): void }> {
+export async function startProxy(targetPort: number): Promise<{ port: number; stall(direction: "up" | "down"): void; cut(): void; abandon(): void; close(): void }> {
   const pairs = new Set<[net.Socket, net.Socket]>();
+  const abandoned = new Set<net.Socket>();
   const stalled = { up: false, down: false };
   const server = net.createServer((inbound) => {
     const outbound = net.connect(targetPort, "127.0.0.1");
@@ -251,7 +254,7 @@ export async function startProxy(targetPort: number): Promise<{ port: number; st
     outbound.on("data", (chunk) => stalled.down || inbound.write(chunk));
     const drop = () => {
       inbound.destroy();
-      outbound.destroy();
+      if (!abandoned.has(outbound)) outbound.destroy();
       pairs.delete(pair);
     };
     inbound.on("error", drop).on("close", drop);
@@ -272,8 +275,16 @@ export async function startProxy(targetPort: number): Promise<{ port: number; st
       stalled.up = false;
       stalled.down = false;
     },
+    abandon() {
+      for (const [inbound, outbound] of pairs) {
+        abandoned.add(outbound);
+        outbound.removeAllListeners("data");
+        inbound.destroy();
+      }
+    },
     close() {
       proxy.cut();
+      for (const outbound of abandoned) outbound.destroy();
       server.close();
     },
   };

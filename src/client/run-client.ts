@@ -118,11 +118,11 @@ class ClientSession {
     this.terminal.onInterrupt(() => void this.quit(0));
 
     this.connection = new ChatConnection(
-      // After the first welcome: resume that session, and ask for the current name in
-      // case the session expired meanwhile.
+      // After the first welcome: resume that session, and ask for the current name and
+      // room in case the session expired meanwhile (or the server still holds the old connection).
       () => {
         this.askedSession = this.session;
-        return connectUrl({ ...this.options, name: this.state.self?.name ?? this.options.name }, this.session);
+        return connectUrl({ ...this.options, name: this.state.self?.name ?? this.options.name, room: this.state.roomToAsk(this.options.room) }, this.session);
       },
       {
         onOpen: (again) => this.onOpen(again),

@@ -33,6 +33,16 @@ export class ClientState {
     return this.rooms.at(-1);
   }
 
+  /**
+   * The room to ask for in a connection's URL: the one we are in once there is one. A
+   * reconnect whose old connection the server still holds (a network that died without
+   * a word) is another connection of a live user, which starts where it asks, not where
+   * the client had been; the re-joins bring back the other rooms.
+   */
+  roomToAsk(first: string | undefined): string | undefined {
+    return this.currentRoom ?? first;
+  }
+
   /** The id to resume a room from: the newest message shown there. */
   lastSeen(room: string): number {
     return this.newest.get(room) ?? 0;

@@ -73,7 +73,7 @@ export class WebSession {
     this.connection = new ChatConnection(
       () => {
         this.askedSession = this.session;
-        return chatUrl(options.pageUrl, { name: this.state.self?.name ?? options.name, room: options.room, session: this.session, token: options.token });
+        return chatUrl(options.pageUrl, { name: this.state.self?.name ?? options.name, room: this.state.roomToAsk(options.room), session: this.session, token: options.token });
       },
       {
         onOpen: (again) => this.onOpen(again),

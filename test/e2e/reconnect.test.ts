@@ -179,3 +179,32 @@ test("--json: after a reconnect each message is printed once, and messages misse
   expect(printed).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
   writer.close();
 });
+
+test("a connection the server still thinks live: the CLI comes back to its own rooms, with no noise", async () => {
+  // The network died without a word: the server holds the old connection (until its
+  // heartbeat notices), so the session's user is live when the client comes back.
+  const server = await startServer(["--grace", "30"]);
+  const proxy = await startProxy(server.port);
+  const watcher = await TestClient.connect(`${server.url}/?name=watcher`);
+  await watcher.welcome();
+  const client = cliClient(`ws://127.0.0.1:${proxy.port}`, "kit");
+  await client.out.waitFor("Welcome");
+  await watcher.next((f) => f.type === "system" && f.event === "join" && f.name === "kit");
+  client.proc.stdin.write("/join dev\n/leave lobby\n");
+  await watcher.next((f) => f.type === "system" && f.event === "leave" && f.name === "kit");
+  proxy.abandon();
+  await client.out.waitFor("Reconnected to WebSocket server", 10_000);
+  expect(await client.out.waitFor("Welcome back")).toMatch(/Welcome back, kit! You are in #dev\.$/);
+  const dev = await TestClient.connect(`${server.url}/?name=reader&room=dev`);
+  client.type("back in dev");
+  await dev.next((f) => f.type === "message" && f.content === "back in dev", 10_000).catch((e) => {
+    throw new Error(`${e}\n${client.out.text()}\n${client.err.text()}\n${JSON.stringify(watcher.frames)}`);
+  });
+  client.proc.stdin.end();
+  expect(await client.proc.exited).toBe(0);
+  // #lobby, which kit had left, never heard of it again.
+  watcher.send(JSON.stringify({ type: "who", room: "lobby", ref: "who" }));
+  const who = await watcher.next((f) => f.type === "presence");
+  expect(who.users.map((u: { name: string }) => u.name)).toEqual(["watcher"]);
+  expect(watcher.frames.filter((f) => f.type === "system" && f.event === "join" && f.name === "kit")).toHaveLength(1);
+});

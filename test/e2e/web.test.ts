@@ -567,7 +567,7 @@ describe("across a reconnect", () => {
     await page.waitForLine(`${name} joined #dev`);
     const other = await TestClient.connect(`${server.url}/?name=otto&room=dev`);
     await other.welcome();
-    return { proxy, page, other };
+    return { server, proxy, page, other };
   }
 
   test("a room not shown keeps its unread count and counts what was missed; no one is announced as joining", async () => {
@@ -605,6 +605,26 @@ describe("across a reconnect", () => {
     expect(Math.abs(after - before)).toBeLessThan(100);
     other.close();
     await lou.close();
+  });
+
+  test("a connection the server still holds: the page comes back to its own rooms, and the room it left hears nothing", async () => {
+    const { server, proxy, page: pia, other } = await twoRoomsBehindProxy("pia");
+    const watcher = await TestClient.connect(`${server.url}/?name=watcher`);
+    await watcher.welcome();
+    await pia.say("/leave #lobby");
+    await watcher.next((f) => f.type === "system" && f.event === "leave" && f.name === "pia");
+    // The network dies without a word: the server still holds pia's old connection.
+    proxy.abandon();
+    await pia.waitForLine("Reconnected to WebSocket server", 20_000);
+    await pia.say("back in dev");
+    await other.next((f) => f.type === "message" && f.room === "dev" && f.content === "back in dev");
+    expect(await pia.page.locator("button.room-tab").allTextContents()).toEqual(["#dev"]);
+    watcher.send(JSON.stringify({ type: "ping" }));
+    await watcher.next((f) => f.type === "pong");
+    expect(watcher.frames.filter((f) => f.type === "system" && f.event === "join" && f.name === "pia")).toEqual([]);
+    watcher.close();
+    other.close();
+    await pia.close();
   });
 
   test('"Leave the chat" while the page waits to reconnect ends the session and shows the connect screen', async () => {
