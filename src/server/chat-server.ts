@@ -17,7 +17,7 @@ import { silentLogger, type Logger } from "./log.ts";
 import { count, createMetrics, type Metrics } from "./metrics.ts";
 import { healthResponse, metricsText } from "./ops.ts";
 import { webPageDevelopment, webPageRoutes } from "./web-page.ts";
-import { RecentKeys } from "./recent-keys.ts";
+import { RecentKeys, type KeyMemory } from "./recent-keys.ts";
 import { createLocalRooms, type LocalRoomRegistry, type RoomRegistry } from "./rooms.ts";
 import { SocketList } from "./socket-list.ts";
 
@@ -82,6 +82,8 @@ export interface Backend {
   /** The cluster-wide registry, built around this process's own (which holds the sockets). */
   rooms(local: LocalRoomRegistry<ChatSocket>): RoomRegistry<ChatSocket>;
   fanout(local: LocalRoomRegistry<ChatSocket>, deliver: RoomDelivery, metrics: Metrics): Fanout;
+  /** Direct messages' refs, seen by every node (see ChatContext.directsSent); this process's own without it. */
+  readonly directsSent?: KeyMemory;
   /** "degraded" while the shared store cannot be reached. */
   health(): "ok" | "degraded";
   /** Leaves the cluster (this node's users go as if disconnected) and closes connections. */
@@ -186,7 +188,7 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
     bootTime,
     away: new Map(),
     savedSessions: new Set(),
-    directsSent: new RecentKeys(DIRECTS_REMEMBERED),
+    directsSent: options.backend?.directsSent ?? new RecentKeys(DIRECTS_REMEMBERED),
     fanout,
   };
   // Sessions stored by an earlier run and not resumed within one grace period are gone.

@@ -16,7 +16,7 @@ import { ack, onHistory, onJoin, onLeave, onNick, onWho, persistSession } from "
 import type { MessageLog } from "./message-log.ts";
 import { count, type Metrics } from "./metrics.ts";
 import { RefusalCounter, TokenBucket } from "../rate-limit.ts";
-import type { RecentKeys } from "./recent-keys.ts";
+import type { KeyMemory } from "./recent-keys.ts";
 import type { RoomRegistry } from "./rooms.ts";
 
 export interface ChatContext {
@@ -50,9 +50,9 @@ export interface ChatContext {
   readonly savedSessions: Set<string>;
   /**
    * Direct messages delivered, by sender and ref (never stored, so not found in history):
-   * a resend after a lost ack is acked again, not delivered twice. This process only.
+   * a resend after a lost ack is acked again, not delivered twice; on a cluster, on any node.
    */
-  readonly directsSent: RecentKeys;
+  readonly directsSent: KeyMemory;
 }
 
 type Frame<T extends ClientFrame["type"]> = Extract<ClientFrame, { type: T }>;
@@ -182,22 +182,23 @@ function onChatMessage(ctx: ChatContext, ws: ChatSocket, frame: Frame<"message">
 function* onDirect(ctx: ChatContext, ws: ChatSocket, frame: Frame<"direct">): Steps<void> {
   const sender = ws.data.user;
   const sent = frame.ref === undefined ? undefined : `${sender.userId}\n${frame.ref}`;
-  if (sent !== undefined && ctx.directsSent.has(sent)) {
+  // Claimed now, not after delivery: a resend arriving while the user is looked up is a repeat too.
+  if (sent !== undefined && !(yield* wait(ctx.directsSent.claim(sent)))) {
     ack(ctx, ws, frame.ref);
     return;
   }
-  // Taken now, not after delivery: a resend arriving while a cluster looks the user up is a repeat too.
-  if (sent !== undefined) ctx.directsSent.add(sent);
   let recipient: Awaited<ReturnType<typeof ctx.rooms.findUser>>;
+  let reachable = false;
   try {
     recipient = yield* wait(ctx.rooms.findUser(frame.to));
+    // A user in its grace period (on every node) has a name but no connection to read it.
+    if (recipient !== undefined) reachable = yield* wait(ctx.rooms.reachable(recipient));
   } catch (error) {
-    if (sent !== undefined) ctx.directsSent.delete(sent); // not delivered: a resend must go through
+    if (sent !== undefined) yield* forgetDirect(ctx, sent); // not delivered: a resend must go through
     throw error;
   }
-  // A user in its grace period has a name but no connection here to read it.
-  if (recipient === undefined || ctx.away.has(recipient.userId)) {
-    if (sent !== undefined) ctx.directsSent.delete(sent); // refused: a resend may try again
+  if (recipient === undefined || !reachable) {
+    if (sent !== undefined) yield* forgetDirect(ctx, sent); // refused: a resend may try again
     const who = frame.to.slice(0, 40);
     const content = recipient === undefined ? `nobody called '${who}' is connected` : `'${who}' is away (reconnecting); try again later`;
     sendError(ws, { code: "no_such_user", content, ref: frame.ref }, ctx.metrics);
@@ -215,4 +216,12 @@ function* onDirect(ctx: ChatContext, ws: ChatSocket, frame: Frame<"direct">): St
   // Every connection of both users: the recipient's tabs and the sender's other tabs.
   ctx.fanout.toUsers([recipient.userId, sender.userId], text);
   ack(ctx, ws, frame.ref);
+}
+
+function* forgetDirect(ctx: ChatContext, sent: string): Steps<void> {
+  try {
+    yield* wait(ctx.directsSent.release(sent));
+  } catch {
+    // The shared store is away: the key expires there by itself.
+  }
 }

@@ -104,6 +104,8 @@ export interface RoomRegistry<M> {
   userBySession(session: string): UserRecord<M> | undefined;
   /** Finds a live user by display name (case-insensitive) or by userId. */
   findUser(nameOrId: string): Awaitable<UserRecord<M> | undefined>;
+  /** True when the user has a connection (on some node), not only holds in a grace period. */
+  reachable(user: UserRecord<M>): Awaitable<boolean>;
   /** Adds a connection to a user. */
   attach(user: UserRecord<M>, member: M): void;
   /** Removes a connection from its user; the user stays (its name reserved) until `forget`. */
@@ -141,6 +143,7 @@ export interface LocalRoomRegistry<M> extends RoomRegistry<M> {
   createUser(session: string | undefined, userId?: string): UserRecord<M>;
   user(userId: string): UserRecord<M> | undefined;
   findUser(nameOrId: string): UserRecord<M> | undefined;
+  reachable(user: UserRecord<M>): boolean;
   forget(user: UserRecord<M>): boolean;
   rename(user: UserRecord<M>, name: string): NameClaim;
   join(room: string, userId: string, member: M): boolean;
@@ -244,6 +247,8 @@ export function createLocalRooms<M>(random: () => number = Math.random): LocalRo
     findUser(nameOrId) {
       return users.get(nameOrId) ?? users.get(names.get(nameOrId.toLowerCase()) ?? "");
     },
+
+    reachable: (user) => user.connections.length > 0,
 
     attach: (user, member) => ours(user).attach(member),
     detach: (user, member) => ours(user).detach(member),

@@ -104,6 +104,47 @@ describe("three nodes on one Redis", () => {
     expect((await ben.next<Extract<ServerFrame, { type: "error" }>>((f) => f.type === "error")).code).toBe("no_such_user");
   });
 
+  test("a direct message resent on another node after a lost ack is acked again, not delivered twice", async () => {
+    const jo = await connect(nodes[0]!, "?name=jo&room=dm2");
+    const kai = await connect(nodes[1]!, "?name=kai&room=dm2");
+    send(jo, { type: "direct", to: "kai", content: "once", ref: "d1" });
+    await jo.next(acked("d1"));
+    await kai.next((f) => f.type === "direct" && f.content === "once");
+    // Jo's ack was lost with the connection; the client comes back on another node and resends.
+    const session = (jo.frames.find((f) => f.type === "system" && f.event === "welcome") as { session: string }).session;
+    jo.close();
+    await jo.closed;
+    const back = await connect(nodes[2]!, `?session=${session}`);
+    send(back, { type: "direct", to: "kai", content: "once", ref: "d1" });
+    await back.next(acked("d1"));
+    send(back, { type: "direct", to: "kai", content: "next", ref: "d2" });
+    await kai.next((f) => f.type === "direct" && f.content === "next");
+    expect(kai.ofType("direct").map((d) => d.content)).toEqual(["once", "next"]);
+  });
+
+  test("a direct message to a user in its grace period on another node is refused, not acked and lost", async () => {
+    const lu = await connect(nodes[0]!, "?name=lu&room=dm3");
+    const max = await connect(nodes[1]!, "?name=max&room=dm3");
+    const session = (max.frames.find((f) => f.type === "system" && f.event === "welcome") as { session: string }).session;
+    max.close();
+    await max.closed;
+    // Max's node holds max for the grace period; lu's node learns it from Redis.
+    let refused: Extract<ServerFrame, { type: "error" }> | undefined;
+    for (let i = 0; refused === undefined && i < 50; i++) {
+      const ref = `away-${i}`;
+      send(lu, { type: "direct", to: "max", content: "are you there?", ref });
+      const answer = await lu.next((f) => (f.type === "ack" || f.type === "error") && f.ref === ref);
+      if (answer.type === "error") refused = answer;
+      else await Bun.sleep(20);
+    }
+    expect(refused).toMatchObject({ code: "no_such_user", content: "'max' is away (reconnecting); try again later" });
+    // Back, on a third node: reachable again.
+    const again = await connect(nodes[2]!, `?session=${session}`);
+    send(lu, { type: "direct", to: "max", content: "welcome back", ref: "back" });
+    await lu.next(acked("back"));
+    await again.next((f) => f.type === "direct" && f.content === "welcome back");
+  });
+
   test("a client that reconnects to another node resumes its user, rooms and place without loss, duplicates or noise", async () => {
     const watcher = await connect(nodes[0]!, "?name=hal&room=resume");
     const ivy = await connect(nodes[1]!, "?name=ivy&room=resume");

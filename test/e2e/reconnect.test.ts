@@ -5,7 +5,7 @@ import { afterAll, afterEach, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import type { MessageFrame } from "../../src/protocol.ts";
+import type { MessageFrame, ServerFrame } from "../../src/protocol.ts";
 import { cleanup, LineCollector, ROOT, startProxy, startServer, TestClient } from "../helpers.ts";
 
 setDefaultTimeout(60_000);
@@ -204,7 +204,7 @@ test("a connection the server still thinks live: the CLI comes back to its own r
   expect(await client.proc.exited).toBe(0);
   // #lobby, which kit had left, never heard of it again.
   watcher.send(JSON.stringify({ type: "who", room: "lobby", ref: "who" }));
-  const who = await watcher.next((f) => f.type === "presence");
-  expect(who.users.map((u: { name: string }) => u.name)).toEqual(["watcher"]);
+  const who = await watcher.next<Extract<ServerFrame, { type: "presence" }>>((f) => f.type === "presence");
+  expect(who.users.map((u) => u.name)).toEqual(["watcher"]);
   expect(watcher.frames.filter((f) => f.type === "system" && f.event === "join" && f.name === "kit")).toHaveLength(1);
 });

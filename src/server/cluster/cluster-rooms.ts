@@ -6,7 +6,7 @@ import type { PresenceUser } from "../../protocol.ts";
 import type { ChatSocket } from "../connection.ts";
 import { compareNames, newSession, type LocalRoomRegistry, type RoomRegistry, type UserRecord } from "../rooms.ts";
 import type { RedisLink } from "./redis-link.ts";
-import { FIND_USER, PRESENCE, PRESENCE_JOIN, PRESENCE_LEAVE, RENAME, USER_BY_ID, USER_CLAIM, USER_RELEASE } from "./scripts.ts";
+import { FIND_USER, PRESENCE, PRESENCE_JOIN, PRESENCE_LEAVE, RENAME, USER_BY_ID, USER_CLAIM, USER_CONNECTED, USER_REACHABLE, USER_RELEASE } from "./scripts.ts";
 
 type User = UserRecord<ChatSocket>;
 
@@ -19,6 +19,8 @@ export function createClusterRooms(
 ): RoomRegistry<ChatSocket> {
   /** A user known to Redis but with no connection here (found for a direct message or a resume). */
   const remote = (userId: string, session: string, name: string): User => ({ userId, session, name, connections: [] });
+  /** Users whose last connection here went (Redis was told they are only held here). */
+  const heldHere = new Set<string>();
   /**
    * Leaving and joining change this node first; Redis follows. When it cannot (it is
    * away, or slow), the change stands here, nothing is announced, and the node says
@@ -64,11 +66,27 @@ export function createClusterRooms(
       return local.user(nameOrId) ?? (await lookup(FIND_USER, [nameOrId, nameOrId.toLowerCase()]));
     },
 
-    attach: (user, ws) => local.attach(user, ws),
-    detach: (user, ws) => local.detach(user, ws),
+    async reachable(user) {
+      return user.connections.length > 0 || (await link.script(USER_REACHABLE, [user.userId])) === 1;
+    },
+
+    // Other nodes tell a user held in its grace period here from one connected here by
+    // Redis alone (a direct message to it is refused, not lost): a user's last connection
+    // here going, and its first coming back, is said there.
+    attach(user, ws) {
+      local.attach(user, ws);
+      if (heldHere.delete(user.userId)) void follow(USER_CONNECTED, [user.userId, node, "1"]);
+    },
+    detach(user, ws) {
+      local.detach(user, ws);
+      if (user.connections.length > 0) return;
+      heldHere.add(user.userId);
+      void follow(USER_CONNECTED, [user.userId, node, "0"]);
+    },
 
     async forget(user) {
       if (!local.forget(user)) return false;
+      heldHere.delete(user.userId);
       return follow(USER_RELEASE, [user.userId, node]);
     },
 

@@ -28,6 +28,8 @@ export interface ClusterOptions {
 const HEARTBEAT_TTL_MS = 8000;
 const HEARTBEAT_EVERY_MS = 2000;
 const REAP_EVERY_MS = 3000;
+/** At least this long a direct message's ref is remembered (twice the grace period when that is longer). */
+const DIRECT_REF_TTL_MS = 10 * 60_000;
 
 export interface Cluster extends Backend {
   readonly node: string;
@@ -59,7 +61,7 @@ export async function openCluster(options: ClusterOptions): Promise<Cluster> {
         const { users, presence } = local.snapshot();
         const sent: Promise<unknown>[] = [];
         for (const user of users) {
-          sent.push(link.script(USER_CLAIM, [user.userId, user.session, node]));
+          sent.push(link.script(USER_CLAIM, [user.userId, user.session, node, user.connections.length > 0 ? 1 : 0]));
           if (user.name !== user.userId) sent.push(link.script(RENAME, [user.userId, user.name, user.name.toLowerCase()]));
         }
         for (const [room, userId] of presence) sent.push(link.script(PRESENCE_JOIN, [room, userId, node]));
@@ -125,6 +127,11 @@ export async function openCluster(options: ClusterOptions): Promise<Cluster> {
     fanout(registry, deliver, metrics) {
       fanout = createClusterFanout(link, node, registry, deliver, metrics);
       return fanout;
+    },
+    directsSent: {
+      // Remembered for as long as a client could come back as the same user and resend.
+      claim: async (key) => (await link.send("SET", [`chat:direct:${key}`, "1", "NX", "PX", Math.max(DIRECT_REF_TTL_MS, 2 * options.graceMs)])) === "OK",
+      release: async (key) => void (await link.send("DEL", [`chat:direct:${key}`])),
     },
     health: () => (link.healthy ? "ok" : "degraded"),
     async close() {

@@ -7,7 +7,9 @@
 //   chat:log:<room>        stream of the room's messages, entry id "<id>-0", field m = frame JSON
 //   chat:ref:<n>:<user><ref>  "room id" of a message a user sent with a ref (expires)
 //   chat:session:<secret>  JSON of a resumable session (HistoryStore sessions)
-//   chat:user:<userId>     hash: s = session, n = name, k = name key, @<node> = 1 per node it is on
+//   chat:user:<userId>     hash: s = session, n = name, k = name key, @<node> per node it is on:
+//                          1 with a connection there, 0 only held there (its grace period)
+//   chat:direct:<userId>\n<ref>  a direct message the user sent with that ref (expires)
 //   chat:names             hash: lower-cased name -> userId
 //   chat:pres:<room>       hash: userId -> space-separated nodes where it is present
 //   chat:urooms:<userId>   set of rooms where the user is present (for rename notices)
@@ -113,9 +115,9 @@ return out
 `;
 
 /**
- * ARGV: userId, session, node. Puts the user on this node: a new user (named after
- * its id), or the same user (same session) already on other nodes. Answers its name,
- * or nil when the id belongs to another user.
+ * ARGV: userId, session, node, and optionally 0 for a user only held there. Puts the
+ * user on this node: a new user (named after its id), or the same user (same session)
+ * already on other nodes. Answers its name, or nil when the id belongs to another user.
  */
 export const USER_CLAIM = `
 local user, session, node = ARGV[1], ARGV[2], ARGV[3]
@@ -123,7 +125,7 @@ local key = "chat:user:" .. user
 local owner = redis.call("HGET", key, "s")
 if owner and owner ~= session then return false end
 if not owner then redis.call("HSET", key, "s", session, "n", user) end
-redis.call("HSET", key, "@" .. node, 1)
+redis.call("HSET", key, "@" .. node, ARGV[4] or 1)
 redis.call("SADD", "chat:node:" .. node .. ":users", user)
 -- On a node again: its session no longer expires (a reap may have set it to).
 redis.call("PERSIST", "chat:session:" .. session)
@@ -156,6 +158,23 @@ end
 /** ARGV: userId, node. 1 when the user is now on no node (its name and session are gone). */
 export const USER_RELEASE = `${RELEASE_USER}
 return release_user(ARGV[1], ARGV[2], "0")
+`;
+
+/** ARGV: userId, node, 1 or 0: the user has a connection on the node again, or is only held there now. */
+export const USER_CONNECTED = `
+local key = "chat:user:" .. ARGV[1]
+local field = "@" .. ARGV[2]
+if redis.call("HEXISTS", key, field) == 1 then redis.call("HSET", key, field, ARGV[3]) end
+return 1
+`;
+
+/** ARGV: userId. 1 when the user has a connection on some node, 0 when it is only held (or gone). */
+export const USER_REACHABLE = `
+local fields = redis.call("HGETALL", "chat:user:" .. ARGV[1])
+for i = 1, #fields, 2 do
+  if string.sub(fields[i], 1, 1) == "@" and fields[i + 1] == "1" then return 1 end
+end
+return 0
 `;
 
 /** ARGV: userId, name, lower-cased name. 1 when the name is the user's now, 0 when another user has it. */
