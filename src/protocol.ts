@@ -31,6 +31,13 @@ export const CloseCode = {
   tryAgainLater: 1013,
 } as const;
 
+/**
+ * An upgrade request with this header is checked like any other (token, origin,
+ * limits) and answered 204 instead of upgraded: a client asks with it why its
+ * connection failed without opening one (a user announced, then gone, for nothing).
+ */
+export const PROBE_HEADER = "x-chat-probe";
+
 const MAX_REF_LENGTH = 64;
 export const MAX_HISTORY_LIMIT = 500;
 export const DEFAULT_HISTORY_LIMIT = 50;

@@ -3,7 +3,7 @@
 // in admission.ts; what operators read in ops.ts.
 import type { Server } from "bun";
 import { checkOrigin, ConnectionCaps, refusalResponse, type Refusal } from "./admission.ts";
-import { CloseCode, encode, timestamp } from "../protocol.ts";
+import { CloseCode, encode, PROBE_HEADER, timestamp } from "../protocol.ts";
 import { dropSlowReader, newRare, NO_ROOMS, PENDING_USER, sendError, sendText, type ChatSocket, type ConnectionAuth, type ConnectionData } from "./connection.ts";
 import { drive } from "./awaitable.ts";
 import { createLocalFanout, createRoomDelivery, type Fanout, type RoomDelivery } from "./fanout.ts";
@@ -230,6 +230,7 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
       slot: -1,
       rare: asked === undefined && connectionAuth === undefined ? undefined : newRare(asked, connectionAuth),
     };
+    if (req.headers.has(PROBE_HEADER)) return new Response(null, { status: 204 });
     if (srv.upgrade(req, { data })) return undefined;
     return new Response("WebSocket upgrade failed\n", { status: 400 });
   }
