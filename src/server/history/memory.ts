@@ -30,7 +30,10 @@ export function createMemoryHistory(options: HistoryOptions): LocalHistoryStore 
         // Prune in chunks so the array is not shifted on every message.
         if (list.length > options.historyLimit + Math.max(16, options.historyLimit >> 4)) {
           for (const old of list.splice(0, list.length - options.historyLimit)) {
-            if (old.ref !== undefined) refs.delete(refKey(old.userId, old.ref));
+            // Only its own entry: the same ref used again later names a newer message.
+            if (old.ref === undefined) continue;
+            const key = refKey(old.userId, old.ref);
+            if (refs.get(key)?.id === old.id && refs.get(key)?.room === old.room) refs.delete(key);
           }
         }
       }
