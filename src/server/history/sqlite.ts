@@ -75,6 +75,8 @@ const INGEST_SLICE = 64;
 const TAIL = 50;
 /** Rooms whose tail is kept; the least recently used is dropped past this. */
 const TAIL_ROOMS = 1024;
+/** Rooms remembered as having no message (see `emptyRooms`). */
+const EMPTY_ROOMS = 1024;
 
 export function createSqliteHistory(file: string, options: HistoryOptions): LocalHistoryStore {
   if (file !== ":memory:") mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
@@ -117,11 +119,22 @@ export function createSqliteHistory(file: string, options: HistoryOptions): Loca
   const tailSize = Math.min(TAIL, options.historyLimit);
   const sincePrune = new Map<string, number>();
   const pruneEvery = Math.max(PRUNE_EVERY, Math.ceil(options.historyLimit / 4));
+  /**
+   * Rooms found with no message, the most recently found last: any client can name
+   * rooms by the thousand (a join, a history request), so this is bounded where the
+   * rooms with messages (lastIds) are bounded by what is stored.
+   */
+  const emptyRooms = new Set<string>();
   const lastId = (room: string) => {
-    let id = lastIds.get(room);
-    if (id === undefined) {
-      id = selectLastId.get({ room })?.last_id ?? 0;
+    const known = lastIds.get(room);
+    if (known !== undefined) return known;
+    if (emptyRooms.has(room)) return 0;
+    const id = selectLastId.get({ room })?.last_id ?? 0;
+    if (id > 0) {
       lastIds.set(room, id);
+    } else {
+      emptyRooms.add(room);
+      if (emptyRooms.size > EMPTY_ROOMS) emptyRooms.delete(emptyRooms.values().next().value as string);
     }
     return id;
   };
