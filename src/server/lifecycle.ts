@@ -7,7 +7,7 @@ import { DEFAULT_HISTORY_LIMIT, DEFAULT_ROOM, encode, normaliseRoom, timestamp }
 import { NO_ROOMS, PENDING_USER, sendError, sendFrame, takeAsked, type ChatSocket } from "./connection.ts";
 import { drive, wait, type Steps } from "./awaitable.ts";
 import type { ChatContext } from "./handlers.ts";
-import { announces, changeName, enterRoom, leaveNotice, persistSession, sendHistory } from "./membership.ts";
+import { announces, changeName, enterRoom, isWholeHistory, leaveNotice, persistSession, sendHistory } from "./membership.ts";
 import type { UserRecord } from "./rooms.ts";
 
 type User = UserRecord<ChatSocket>;
@@ -55,7 +55,7 @@ export function* handleOpen(ctx: ChatContext, ws: ChatSocket): Steps<void> {
   let seen = Number.MAX_SAFE_INTEGER;
   if (!restored) {
     const recent = yield* wait(ctx.history.recent(rooms[0]!, DEFAULT_HISTORY_LIMIT));
-    sendHistory(ctx, ws, rooms[0]!, recent, recent.length < DEFAULT_HISTORY_LIMIT);
+    sendHistory(ctx, ws, rooms[0]!, recent, isWholeHistory(recent, DEFAULT_HISTORY_LIMIT));
     seen = recent.at(-1)?.id ?? 0;
   }
   // Coming back is not news; a user entering a room it was not in is (enterRoom announces only a user new to the room).

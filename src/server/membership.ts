@@ -57,11 +57,20 @@ export function* onJoin(ctx: ChatContext, ws: ChatSocket, frame: Frame<"join">):
   ack(ctx, ws, frame.ref);
 }
 
+/**
+ * Whether a room's newest messages (at most `limit`) are all it has: fewer than asked,
+ * or starting at id 1 (ids have no holes). After pruning, a page of exactly what is
+ * kept reads as incomplete; asking for more then answers an empty, complete page.
+ */
+export function isWholeHistory(recent: readonly { id: number }[], limit: number): boolean {
+  return recent.length < limit || recent[0]!.id === 1;
+}
+
 /** The recent past of a room (or, with `since`, what came after it); answers the last id sent. */
 function* sendJoinHistory(ctx: ChatContext, ws: ChatSocket, room: string, since: number | undefined): Steps<number> {
   if (since === undefined) {
     const recent = yield* wait(ctx.history.recent(room, DEFAULT_HISTORY_LIMIT));
-    sendHistory(ctx, ws, room, recent, recent.length < DEFAULT_HISTORY_LIMIT);
+    sendHistory(ctx, ws, room, recent, isWholeHistory(recent, DEFAULT_HISTORY_LIMIT));
     return recent.at(-1)?.id ?? 0;
   }
   const replay = yield* wait(ctx.history.after(room, since, REPLAY_LIMIT));

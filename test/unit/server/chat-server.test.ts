@@ -167,3 +167,25 @@ describe("a token user after a restart", () => {
     expect(later.welcome.userId).toBe("bob");
   });
 });
+
+describe("the history frame of a connect and a join", () => {
+  test("is complete with exactly 50 messages in the room, and not with 51", async () => {
+    server = createChatServer({ port: 0, host: "127.0.0.1", shutdownLingerMs: 0, rate: 0 });
+    const writer = await TestClient.connect(`ws://127.0.0.1:${server.port}/?room=fifty`);
+    await writer.welcome();
+    const fill = async (from: number, to: number) => {
+      for (let i = from; i <= to; i++) writer.send(JSON.stringify({ type: "message", content: `m${i}`, ref: `r${i}` }));
+      await writer.next((f) => f.type === "ack" && f.ref === `r${to}`);
+    };
+    const firstHistory = async (query: string) => {
+      const reader = await TestClient.connect(`ws://127.0.0.1:${server!.port}/${query}`);
+      const history = await reader.next((f) => f.type === "history");
+      reader.close();
+      return history as { messages: unknown[]; complete: boolean };
+    };
+    await fill(1, 50);
+    expect(await firstHistory("?room=fifty")).toMatchObject({ complete: true, messages: { length: 50 } });
+    await fill(51, 51);
+    expect(await firstHistory("?room=fifty")).toMatchObject({ complete: false, messages: { length: 50 } });
+  });
+});
