@@ -138,6 +138,27 @@ describe.each(implementations)("%s", (_name, open) => {
     store.close();
   });
 
+  test("a ref used again after its first message left the history names the new message, through later prunes", async () => {
+    const store = open(10);
+    await store.append([draft("d", "first", "R")]);
+    await fill(store, "d", 16, 2); // id 1 is past the limit
+    const [again] = await store.append([draft("d", "second", "R")]); // id 18
+    expect(store.findRef("User-aaaaa", "R")).toEqual({ room: "d", id: again!.id });
+    await fill(store, "d", 9, 19); // ids up to 27: every store has pruned id 1 (the first "R") by now, and keeps 18
+    expect(store.findRef("User-aaaaa", "R")).toEqual({ room: "d", id: again!.id });
+    store.close();
+  });
+
+  test("rooms looked up by the thousand without messages still get ids from 1", async () => {
+    const store = open(10);
+    for (let i = 0; i < 3000; i++) expect(store.lastId(`empty-${i}`)).toBe(0);
+    await store.append([draft("empty-0", "x")]);
+    expect(store.lastId("empty-0")).toBe(1);
+    expect(store.recent("empty-0", 5).map((m) => m.content)).toEqual(["x"]);
+    expect(store.lastId("empty-2999")).toBe(0);
+    store.close();
+  });
+
   test("sessions are saved, replaced, loaded and deleted", () => {
     const store = open(10);
     store.saveSession({ session: "s1", userId: "User-aaaaa", name: "alice", rooms: ["lobby"], savedAt: 1000 });
