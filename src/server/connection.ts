@@ -19,7 +19,8 @@ export interface ConnectionData {
   /** Cleared by each heartbeat, set by any frame or pong from the peer. */
   alive: boolean;
   /** Set once the socket is being torn down, so it is counted and logged once. */
-  closing: "slow_reader" | "heartbeat" | "shutdown" | "flood" | "auth_expired" | "unavailable" | undefined;
+  /** Why the server is closing the connection; "closed" once its close handler has run. */
+  closing: "slow_reader" | "heartbeat" | "shutdown" | "flood" | "auth_expired" | "unavailable" | "closed" | undefined;
   /** Where the server's SocketList keeps it (-1 when not in it). */
   slot: number;
   /** What only some connections need, made when first needed (see `rareOf`). */
@@ -149,6 +150,15 @@ export function sendFrame(ws: ChatSocket, frame: ServerFrame, metrics: Metrics):
 export function sendError(ws: ChatSocket, error: FrameError, metrics: Metrics): void {
   metrics.errorsByCode[error.code] = (metrics.errorsByCode[error.code] ?? 0) + 1;
   sendFrame(ws, errorFrame(error), metrics);
+}
+
+/**
+ * True once the connection is being closed, or its close has run: Bun runs the close
+ * handler inside `terminate`, so a handler that sent something may find its own
+ * connection gone when the send returns.
+ */
+export function isClosing(ws: ChatSocket): boolean {
+  return ws.data.closing !== undefined;
 }
 
 export function dropSlowReader(ws: ChatSocket, metrics: Metrics): void {

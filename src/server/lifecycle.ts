@@ -4,7 +4,7 @@
 // restarted server: sessions are stored) restores the same userId, name and rooms
 // without join/leave noise; otherwise the leave is announced when the grace ends.
 import { DEFAULT_HISTORY_LIMIT, DEFAULT_ROOM, encode, normaliseRoom, timestamp } from "../protocol.ts";
-import { NO_ROOMS, PENDING_USER, sendError, sendFrame, takeAsked, type ChatSocket } from "./connection.ts";
+import { isClosing, NO_ROOMS, PENDING_USER, sendError, sendFrame, takeAsked, type ChatSocket } from "./connection.ts";
 import { drive, wait, type Steps } from "./awaitable.ts";
 import type { ChatContext } from "./handlers.ts";
 import { announces, changeName, enterRoom, isWholeHistory, leaveNotice, persistSession, sendHistory } from "./membership.ts";
@@ -49,6 +49,8 @@ export function* handleOpen(ctx: ChatContext, ws: ChatSocket): Steps<void> {
     limits: ctx.welcomeLimits,
     timestamp: timestamp(),
   }, ctx.metrics);
+  // Cut off by that send (a peer that does not read): its close has run; nothing more to set up.
+  if (isClosing(ws)) return;
   for (const room of rooms) yield* wait(ctx.fanout.prepare(ws, room));
   // A resuming client asks for what it missed with join+since; any other sees the recent
   // past, always as one frame (maybe empty), so a client knows when it has caught up.
@@ -139,7 +141,10 @@ export function* handleClose(ctx: ChatContext, ws: ChatSocket, code: number, rea
   const data = ws.data;
   const user = data.user;
   const rooms = data.rooms;
+  const cause = data.closing;
   data.rooms = NO_ROOMS;
+  // A handler this close interrupted (its own send cut the peer off) must not put the connection back anywhere.
+  data.closing = "closed";
   ctx.metrics.connectionsClosed++;
   if (code === 1006 && reason === "Received too big message") ctx.metrics.oversizeCloses++;
   if (user === PENDING_USER) return;
@@ -152,8 +157,8 @@ export function* handleClose(ctx: ChatContext, ws: ChatSocket, code: number, rea
     persistSession(ctx, user, rooms);
     ctx.away.set(user.userId, { rooms, timer: setTimeout(() => endGrace(ctx, user, rooms), ctx.graceMs) });
   }
-  const fields = { conn: data.connId, userId: user.userId, code, reason: reason || undefined, cause: data.closing };
-  if (data.closing === "slow_reader" || data.closing === "heartbeat") ctx.log.warn("disconnect", fields);
+  const fields = { conn: data.connId, userId: user.userId, code, reason: reason || undefined, cause };
+  if (cause === "slow_reader" || cause === "heartbeat") ctx.log.warn("disconnect", fields);
   else ctx.log.debug("disconnect", fields);
   for (const room of rooms) {
     // The socket is gone, so everyone left in the room hears it.

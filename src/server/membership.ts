@@ -12,7 +12,7 @@ import {
   type ClientFrame,
   type SystemFrame,
 } from "../protocol.ts";
-import { currentRoom, sendError, sendFrame, sendText, withoutRoom, withRoom, type ChatSocket } from "./connection.ts";
+import { currentRoom, isClosing, sendError, sendFrame, sendText, withoutRoom, withRoom, type ChatSocket } from "./connection.ts";
 import { wait, type Steps } from "./awaitable.ts";
 import type { ChatContext } from "./handlers.ts";
 import type { StoredMessage } from "./history/store.ts";
@@ -44,6 +44,12 @@ export function* onJoin(ctx: ChatContext, ws: ChatSocket, frame: Frame<"join">):
     // Not joined after all (the client is told and may try again): stop keeping the room for it.
     if (!already) ctx.fanout.unsubscribe(ws, room);
     throw error;
+  }
+  // The history cut off a peer that does not read: its close has run already, and
+  // released every room it was in. It must not be put in this one now.
+  if (isClosing(ws)) {
+    if (!already) ctx.fanout.unsubscribe(ws, room);
+    return;
   }
   if (already) {
     // Already there: joining again only makes it the current room.
@@ -95,6 +101,8 @@ function* sendJoinHistory(ctx: ChatContext, ws: ChatSocket, room: string, since:
 export function* enterRoom(
   ctx: ChatContext, ws: ChatSocket, room: string, options: { announce: boolean; tellSelf: boolean; seen: number },
 ): Steps<void> {
+  // Closed on the way here (a send found a peer that does not read): see onJoin.
+  if (isClosing(ws)) return;
   if (!ws.data.rooms.includes(room)) ws.data.rooms = withRoom(ws.data.rooms, room);
   ctx.fanout.subscribe(ws, room, options.seen);
   const first = yield* wait(ctx.rooms.join(room, ws.data.user.userId, ws));

@@ -9,7 +9,8 @@ import { createMemoryHistory } from "../../../src/server/history/memory.ts";
 import { createSqliteHistory } from "../../../src/server/history/sqlite.ts";
 import { createLogger } from "../../../src/server/log.ts";
 import type { LocalRoomRegistry } from "../../../src/server/rooms.ts";
-import { TestClient } from "../../helpers.ts";
+import { rawWebSocketPeer, TestClient } from "../../helpers.ts";
+import { encodeFrame, Opcode } from "../../raw-frames.ts";
 
 let server: ChatServer | undefined;
 afterEach(async () => {
@@ -187,5 +188,34 @@ describe("the history frame of a connect and a join", () => {
     expect(await firstHistory("?room=fifty")).toMatchObject({ complete: true, messages: { length: 50 } });
     await fill(51, 51);
     expect(await firstHistory("?room=fifty")).toMatchObject({ complete: false, messages: { length: 50 } });
+  });
+});
+
+describe("a slow reader cut off by its own join's history", () => {
+  test("is not left in the room: nobody hears it join, who does not list it, and the room is freed", async () => {
+    const history = createMemoryHistory({ historyLimit: 10_000 });
+    const text = "x".repeat(16_000);
+    for (let i = 0; i < 1000; i++) history.append([{ type: "message", room: "big", userId: "User-seed0", name: "User-seed0", content: text, timestamp: "2026-01-01T00:00:00.000Z" }]);
+    server = createChatServer({ port: 0, host: "127.0.0.1", history, shutdownLingerMs: 0, rate: 0, graceMs: 0, backpressureLimit: 64 * 1024 });
+    const observer = await TestClient.connect(`ws://127.0.0.1:${server.port}/?name=observer&room=big`);
+    await observer.welcome();
+    // A peer that reads nothing from here on asks for 16 MB of history: more than the kernel's buffers take.
+    const peer = await rawWebSocketPeer(server.port, "/?name=xavier");
+    peer.pause();
+    peer.write(encodeFrame({ opcode: Opcode.text, payload: JSON.stringify({ type: "join", room: "big", since: 0, ref: "j" }) }));
+    for (let i = 0; i < 300 && server.metrics.slowReaderCloses === 0; i++) await Bun.sleep(10);
+    expect(server.metrics.slowReaderCloses).toBe(1);
+    peer.destroy();
+    observer.send(JSON.stringify({ type: "who", room: "big", ref: "who" }));
+    await observer.next((f) => f.type === "ack" && f.ref === "who");
+    const presence = observer.frames.filter((f) => f.type === "presence").at(-1) as { users: { name: string }[] };
+    expect(presence.users.map((u) => u.name)).toEqual(["observer"]);
+    // Nobody announced xavier in a room xavier never got into.
+    expect(observer.frames.filter((f) => f.type === "system" && f.event === "join" && f.name === "xavier")).toEqual([]);
+    observer.close();
+    await observer.closed;
+    await Bun.sleep(50);
+    const health = (await (await fetch(`http://127.0.0.1:${server.port}/healthz`)).json()) as { rooms: number; users: number };
+    expect([health.rooms, health.users]).toEqual([0, 0]);
   });
 });
