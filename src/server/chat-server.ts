@@ -270,10 +270,14 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
       const auth = options.auth;
       const token = auth.extract(req);
       if (token === undefined) return refuse({ status: 401, reason: "a token is required" }, remote);
-      return auth.verify(token).then((verdict) =>
+      return auth.verify(token).then((verdict) => {
         // The token itself is never logged: only why it was refused.
-        verdict.ok ? upgrade(req, srv, url, remote, verdict) : refuse({ status: 401, reason: `bad token: ${verdict.reason}` }, remote),
-      );
+        if (!verdict.ok) return refuse({ status: 401, reason: `bad token: ${verdict.reason}` }, remote);
+        // Again: upgrades from one address waiting for their tokens all passed the
+        // check above before any of them was counted.
+        const full = shuttingDown ? { status: 503 as const, reason: "server is shutting down" } : caps.check(remote);
+        return full === undefined ? upgrade(req, srv, url, remote, verdict) : refuse(full, remote);
+      });
     },
     websocket: {
       maxPayloadLength: options.maxPayloadBytes,

@@ -219,3 +219,23 @@ describe("a slow reader cut off by its own join's history", () => {
     expect([health.rooms, health.users]).toEqual([0, 0]);
   });
 });
+
+describe("connection caps with tokens verified asynchronously", () => {
+  test("upgrades waiting for their tokens at once still stop at the per-address cap", async () => {
+    const auth = {
+      extract: (req: Request) => new URL(req.url).searchParams.get("token") ?? undefined,
+      verify: async (token: string) => {
+        await Bun.sleep(20); // every upgrade below is waiting here at the same time
+        return { ok: true as const, sub: token };
+      },
+    };
+    server = createChatServer({ port: 0, host: "127.0.0.1", shutdownLingerMs: 0, graceMs: 0, maxConnsPerIp: 5, auth });
+    const outcomes = await Promise.all(Array.from({ length: 40 }, (_, i) => new Promise<string>((resolve) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${server!.port}/?token=sub-${i}`);
+      ws.addEventListener("open", () => resolve("open"));
+      ws.addEventListener("error", () => resolve("refused"));
+    })));
+    expect(outcomes.filter((o) => o === "open")).toHaveLength(5);
+    expect(server.connectionCount()).toBe(5);
+  });
+});
