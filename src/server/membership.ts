@@ -219,9 +219,15 @@ export function persistSession(ctx: ChatContext, user: UserRecord<ChatSocket>, r
   }
 }
 
-/** A stored session follows the user's rooms and name, so a restart restores the latest. */
+/**
+ * A user who joins, leaves or renames is stored as it is now, so that even a crash of
+ * the server (kill -9) gives it back its id, name and rooms. One who only connected
+ * and reads is stored when it disconnects or the server shuts down: storing every
+ * connect would cost the accept rate. After a crash it comes back with a new id, its
+ * client asking for its name and rooms again.
+ */
 function roomsChanged(ctx: ChatContext, ws: ChatSocket): void {
-  if (ctx.savedSessions.has(ws.data.user.userId)) persistSession(ctx, ws.data.user, ws.data.rooms);
+  persistSession(ctx, ws.data.user, ws.data.rooms);
 }
 
 function joinNotice(room: string, user: UserRecord<ChatSocket>): SystemFrame {

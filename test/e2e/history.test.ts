@@ -200,6 +200,20 @@ describe("sessions", () => {
     expect(await back.welcome()).toMatchObject({ userId: welcome.userId, name: "phoenix", rooms: ["ashes"] });
   });
 
+  test("a session survives a crash of the server once the user has joined, left or renamed", async () => {
+    const db = newDb();
+    const first = await startServer(["--db", db, "--grace", "10"]);
+    const client = await TestClient.connect(`${first.url}/?name=ember`);
+    const welcome = await client.welcome();
+    send(client, { type: "join", room: "embers", ref: "j" });
+    await client.next((f) => f.type === "ack" && f.ref === "j");
+    first.proc.kill("SIGKILL");
+    await first.proc.exited;
+    const second = await startServer(["--db", db, "--grace", "10"]);
+    const back = await TestClient.connect(`${second.url}/?session=${welcome.session}`);
+    expect(await back.welcome()).toMatchObject({ userId: welcome.userId, name: "ember", rooms: ["lobby", "embers"] });
+  });
+
   test("an unknown session starts a new one", async () => {
     const server = await startServer();
     const client = await TestClient.connect(`${server.url}/?session=made-up`);
