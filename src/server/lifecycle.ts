@@ -7,7 +7,7 @@ import { DEFAULT_HISTORY_LIMIT, DEFAULT_ROOM, encode, normaliseRoom, timestamp }
 import { isClosing, NO_ROOMS, PENDING_USER, sendError, sendFrame, takeAsked, type ChatSocket } from "./connection.ts";
 import { drive, wait, type Steps } from "./awaitable.ts";
 import type { ChatContext } from "./handlers.ts";
-import { announces, changeName, enterRoom, isWholeHistory, leaveNotice, persistSession, sendHistory } from "./membership.ts";
+import { announceNick, announces, changeName, enterRoom, isWholeHistory, leaveNotice, persistSession, sendHistory } from "./membership.ts";
 import type { UserRecord } from "./rooms.ts";
 
 type User = UserRecord<ChatSocket>;
@@ -23,6 +23,11 @@ export function* handleOpen(ctx: ChatContext, ws: ChatSocket): Steps<void> {
   const user = resumed?.user ?? (yield* wait(ctx.rooms.createUser(undefined, auth?.sub)));
   data.user = user;
   ctx.rooms.attach(user, ws);
+  // A token's subject is its user's name: nobody else may be called that while it is here.
+  if (auth !== undefined) {
+    const evicted = yield* wait(ctx.rooms.claimOwnName(user));
+    if (evicted !== undefined) yield* announceNick(ctx, evicted.user, evicted.oldName);
+  }
 
   // Rooms restored (a resume after a drop or a restart) come back quietly; a connection
   // of a user live here (another tab), or one that had left every room, starts in a room

@@ -184,15 +184,20 @@ export function* changeName(ctx: ChatContext, ws: ChatSocket, name: string, ref:
     sendError(ws, { code: "name_taken", content: `the name '${name}' is taken; you are still ${oldName}`, ref }, ctx.metrics);
     return false;
   }
-  if (!announce) return true;
-  const notice = encode({
-    type: "system", event: "nick", userId: user.userId, name, oldName,
-    content: `${oldName} is now known as ${name}`, timestamp: timestamp(),
-  });
-  // Everyone who shares a room with the user, and the user's own connections, hears
-  // it once, however many rooms they share.
-  yield* wait(ctx.fanout.toCompanions(user, notice));
+  if (announce) yield* announceNick(ctx, user, oldName);
   return true;
+}
+
+/**
+ * A user's new name, to everyone who shares a room with it and to its own
+ * connections: once each, however many rooms they share.
+ */
+export function* announceNick(ctx: ChatContext, user: UserRecord<ChatSocket>, oldName: string): Steps<void> {
+  const notice = encode({
+    type: "system", event: "nick", userId: user.userId, name: user.name, oldName,
+    content: `${oldName} is now known as ${user.name}`, timestamp: timestamp(),
+  });
+  yield* wait(ctx.fanout.toCompanions(user, notice));
 }
 
 // ---------------------------------------------------------------- helpers

@@ -7,6 +7,17 @@ import type { Awaitable } from "./awaitable.ts";
 
 export type NameClaim = "ok" | "taken";
 
+/** A user renamed to its own id because another user's id is that name (see `claimOwnName`). */
+export interface Evicted<M> {
+  user: UserRecord<M>;
+  oldName: string;
+}
+
+/** Generated ids (`User-XXXXX`): no name can be one (protocol.ts reserves the prefix), so they need no name entry. */
+export function isGeneratedId(userId: string): boolean {
+  return /^user-/i.test(userId);
+}
+
 export interface UserRecord<M> {
   readonly userId: string;
   name: string;
@@ -117,6 +128,12 @@ export interface RoomRegistry<M> {
   forget(user: UserRecord<M>): Awaitable<boolean>;
   /** Renames a user (names are unique ignoring case); renaming to one's own name is "ok". */
   rename(user: UserRecord<M>, name: string): Awaitable<NameClaim>;
+  /**
+   * A user whose id was not generated (a token's subject) is called by its id until it
+   * renames, so that name is its own for as long as it is here, renamed or not. A user
+   * who took the name meanwhile is renamed to its own id and answered, to be announced.
+   */
+  claimOwnName(user: UserRecord<M>): Awaitable<Evicted<M> | undefined>;
   /** Adds a connection to a room; true when the user was not in the room before (anywhere). */
   join(room: string, userId: string, member: M): Awaitable<boolean>;
   /**
@@ -146,6 +163,7 @@ export interface LocalRoomRegistry<M> extends RoomRegistry<M> {
   reachable(user: UserRecord<M>): boolean;
   forget(user: UserRecord<M>): boolean;
   rename(user: UserRecord<M>, name: string): NameClaim;
+  claimOwnName(user: UserRecord<M>): Evicted<M> | undefined;
   join(room: string, userId: string, member: M): boolean;
   leave(room: string, userId: string, member: M, hold?: boolean): boolean;
   release(room: string, userId: string): boolean;
@@ -258,8 +276,7 @@ export function createLocalRooms<M>(random: () => number = Math.random): LocalRo
       if (user.connections.length > 0 || users.get(user.userId) !== user) return false;
       users.delete(user.userId);
       otherSessions.delete(user.session);
-      const key = user.name.toLowerCase();
-      if (names.get(key) === user.userId) names.delete(key);
+      for (const key of [user.name.toLowerCase(), user.userId.toLowerCase()]) if (names.get(key) === user.userId) names.delete(key);
       return true;
     },
 
@@ -268,10 +285,26 @@ export function createLocalRooms<M>(random: () => number = Math.random): LocalRo
       const holder = names.get(key);
       if (holder !== undefined && holder !== user.userId) return "taken";
       const oldKey = user.name.toLowerCase();
-      if (names.get(oldKey) === user.userId) names.delete(oldKey);
+      // Its own id stays its name entry (claimOwnName), whatever it is called now.
+      if (oldKey !== user.userId.toLowerCase() && names.get(oldKey) === user.userId) names.delete(oldKey);
       names.set(key, user.userId);
       user.name = name;
       return "ok";
+    },
+
+    claimOwnName(user) {
+      if (isGeneratedId(user.userId)) return undefined;
+      const key = user.userId.toLowerCase();
+      const holder = names.get(key);
+      const other = holder === undefined || holder === user.userId ? undefined : users.get(holder);
+      // Two ids differing only in case: the first one here keeps the name.
+      if (other !== undefined && other.userId.toLowerCase() === key) return undefined;
+      names.set(key, user.userId);
+      if (other === undefined) return undefined;
+      const oldName = other.name;
+      other.name = other.userId;
+      if (!isGeneratedId(other.userId)) names.set(other.userId.toLowerCase(), other.userId);
+      return { user: other, oldName };
     },
 
     join(room, userId, member) {

@@ -201,6 +201,18 @@ describe("tokens on a cluster", () => {
       const malloryWelcome = mallory.frames.find((f) => f.type === "system" && f.event === "welcome") as { session: string };
       expect(welcome.userId).toBe("alice");
       expect(welcome.session).not.toBe(malloryWelcome.session);
+      // Alice is called by her id, on every node: Mallory, who had taken the name, is called by hers again.
+      const nick = await mallory.next((f) => f.type === "system" && f.event === "nick" && f.oldName === "alice");
+      expect(nick).toMatchObject({ userId: "mallory", name: "mallory" });
+      expect(await who(alice)).toEqual(["alice", "mallory"]);
+      expect(await who(mallory)).toEqual(["alice", "mallory"]);
+      send(mallory, { type: "nick", name: "ALICE", ref: "n2" });
+      expect(await mallory.next((f) => f.type === "error" && f.ref === "n2")).toMatchObject({ code: "name_taken" });
+      // Renamed, Alice still owns her id as a name.
+      send(alice, { type: "nick", name: "ally", ref: "n3" });
+      await alice.next(acked("n3"));
+      send(mallory, { type: "nick", name: "alice", ref: "n4" });
+      expect(await mallory.next((f) => f.type === "error" && f.ref === "n4")).toMatchObject({ code: "name_taken" });
       // Alice's direct messages are hers alone: none reaches Mallory as "the sender's other tab".
       send(alice, { type: "direct", to: "alice", content: "note to self", ref: "d" });
       await alice.next(acked("d"));

@@ -4,9 +4,9 @@
 // first connection in a room here, its last one, a rename.
 import type { PresenceUser } from "../../protocol.ts";
 import type { ChatSocket } from "../connection.ts";
-import { compareNames, newSession, type LocalRoomRegistry, type RoomRegistry, type UserRecord } from "../rooms.ts";
+import { compareNames, isGeneratedId, newSession, type Evicted, type LocalRoomRegistry, type RoomRegistry, type UserRecord } from "../rooms.ts";
 import type { RedisLink } from "./redis-link.ts";
-import { FIND_USER, PRESENCE, PRESENCE_JOIN, PRESENCE_LEAVE, RENAME, USER_BY_ID, USER_CLAIM, USER_CONNECTED, USER_REACHABLE, USER_RELEASE } from "./scripts.ts";
+import { CLAIM_OWN_NAME, FIND_USER, PRESENCE, PRESENCE_JOIN, PRESENCE_LEAVE, RENAME, USER_BY_ID, USER_CLAIM, USER_CONNECTED, USER_REACHABLE, USER_RELEASE } from "./scripts.ts";
 
 type User = UserRecord<ChatSocket>;
 
@@ -95,6 +95,18 @@ export function createClusterRooms(
       // Redis decides; this node's copy of the record just follows.
       user.name = name;
       return "ok";
+    },
+
+    async claimOwnName(user) {
+      if (isGeneratedId(user.userId)) return undefined;
+      const evicted = (await link.script(CLAIM_OWN_NAME, [user.userId, user.userId.toLowerCase()])) as [string, string] | null;
+      if (evicted === null) return undefined;
+      const [userId, oldName] = evicted;
+      // Redis decides; this node's copy (if the user is here) follows, and so do the
+      // others' when they hear the notice (cluster-fanout.ts).
+      const other: Evicted<ChatSocket>["user"] = local.user(userId) ?? remote(userId, "", userId);
+      other.name = userId;
+      return { user: other, oldName };
     },
 
     async join(room, userId, ws) {

@@ -7,7 +7,8 @@
 //   chat:log:<room>        stream of the room's messages, entry id "<id>-0", field m = frame JSON
 //   chat:ref:<n>:<user><ref>  "room id" of a message a user sent with a ref (expires)
 //   chat:session:<secret>  JSON of a resumable session (HistoryStore sessions)
-//   chat:user:<userId>     hash: s = session, n = name, k = name key, @<node> per node it is on:
+//   chat:user:<userId>     hash: s = session, n = name, k = name key, i = its id as a name key
+//                          (a token's subject: see CLAIM_OWN_NAME), @<node> per node it is on:
 //                          1 with a connection there, 0 only held there (its grace period)
 //   chat:direct:<userId>\n<ref>  a direct message the user sent with that ref (expires)
 //   chat:names             hash: lower-cased name -> userId
@@ -143,8 +144,9 @@ local function release_user(user, node, keep_session_ms)
   for _, field in ipairs(redis.call("HKEYS", key)) do
     if string.sub(field, 1, 1) == "@" then return 0 end
   end
-  local name_key = redis.call("HGET", key, "k")
-  if name_key and redis.call("HGET", "chat:names", name_key) == user then redis.call("HDEL", "chat:names", name_key) end
+  for _, name_key in ipairs(redis.call("HMGET", key, "k", "i")) do
+    if name_key and redis.call("HGET", "chat:names", name_key) == user then redis.call("HDEL", "chat:names", name_key) end
+  end
   local session = redis.call("HGET", key, "s")
   if session then
     if keep_session_ms == "0" then redis.call("DEL", "chat:session:" .. session)
@@ -183,11 +185,40 @@ local user, name, name_key = ARGV[1], ARGV[2], ARGV[3]
 local holder = redis.call("HGET", "chat:names", name_key)
 if holder and holder ~= user then return 0 end
 local key = "chat:user:" .. user
-local old = redis.call("HGET", key, "k")
-if old and old ~= name_key and redis.call("HGET", "chat:names", old) == user then redis.call("HDEL", "chat:names", old) end
+local old, own = unpack(redis.call("HMGET", key, "k", "i"))
+-- Its own id stays its name entry (CLAIM_OWN_NAME), whatever it is called now.
+if old and old ~= name_key and old ~= own and redis.call("HGET", "chat:names", old) == user then redis.call("HDEL", "chat:names", old) end
 redis.call("HSET", "chat:names", name_key, user)
 redis.call("HSET", key, "n", name, "k", name_key)
 return 1
+`;
+
+/**
+ * ARGV: userId, its lower-cased id. The id is the user's name entry from now on (see
+ * RoomRegistry.claimOwnName). A user who had taken that name is renamed to its own id:
+ * answers { its userId, its old name }, or nil when nobody was renamed.
+ */
+export const CLAIM_OWN_NAME = `
+local user, key = ARGV[1], ARGV[2]
+local holder = redis.call("HGET", "chat:names", key)
+local other
+if holder and holder ~= user and redis.call("EXISTS", "chat:user:" .. holder) == 1 then other = holder end
+-- Two ids differing only in case: the first one here keeps the name.
+if other and redis.call("HGET", "chat:user:" .. other, "i") == key then return false end
+redis.call("HSET", "chat:names", key, user)
+redis.call("HSET", "chat:user:" .. user, "i", key)
+if not other then return false end
+local other_key = "chat:user:" .. other
+local old = redis.call("HGET", other_key, "n")
+local own = redis.call("HGET", other_key, "i")
+redis.call("HSET", other_key, "n", other)
+if own then
+  redis.call("HSET", other_key, "k", own)
+  redis.call("HSET", "chat:names", own, other)
+else
+  redis.call("HDEL", other_key, "k")
+end
+return { other, old }
 `;
 
 /** ARGV: userId. The user as { userId, session, name }, or nil: by id only (a name never stands for an id here). */

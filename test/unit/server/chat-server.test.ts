@@ -239,3 +239,49 @@ describe("connection caps with tokens verified asynchronously", () => {
     expect(server.connectionCount()).toBe(5);
   });
 });
+
+describe("names of token users", () => {
+  // A token here is its own subject, with no name claim: the user is called by its id.
+  const auth = {
+    extract: (req: Request) => new URL(req.url).searchParams.get("token") ?? undefined,
+    verify: async (token: string) => ({ ok: true as const, sub: token }),
+  };
+  const connect = async (token: string) => {
+    const client = await TestClient.connect(`ws://127.0.0.1:${server!.port}/?token=${token}`);
+    await client.welcome();
+    return client;
+  };
+  const nick = async (client: TestClient, name: string) => {
+    const ref = `nick-${name}-${Math.random()}`;
+    client.send(JSON.stringify({ type: "nick", name, ref }));
+    return client.next((f) => (f.type === "ack" || f.type === "error") && f.ref === ref);
+  };
+  const names = async (client: TestClient) => {
+    client.send(JSON.stringify({ type: "who", ref: "w" }));
+    const from = client.frames.length;
+    await client.next((f) => f.type === "ack" && f.ref === "w", 3000, from);
+    return (client.frames.slice(from).find((f) => f.type === "presence") as { users: { name: string }[] }).users.map((u) => u.name);
+  };
+
+  test("nobody else can be called by a present user's id, even after that user renamed", async () => {
+    server = createChatServer({ port: 0, host: "127.0.0.1", shutdownLingerMs: 0, rate: 0, graceMs: 0, auth });
+    const alice = await connect("alice");
+    const mallory = await connect("mallory");
+    expect(await nick(mallory, "Alice")).toMatchObject({ type: "error", code: "name_taken" });
+    expect(await nick(alice, "ally")).toMatchObject({ type: "ack" });
+    expect(await nick(mallory, "alice")).toMatchObject({ type: "error", code: "name_taken" });
+    alice.close();
+    await alice.closed;
+    await Bun.sleep(20);
+    expect(await nick(mallory, "alice")).toMatchObject({ type: "ack" });
+  });
+
+  test("a user who took a name that is the id of a user arriving now is called by its own id again", async () => {
+    server = createChatServer({ port: 0, host: "127.0.0.1", shutdownLingerMs: 0, rate: 0, graceMs: 0, auth });
+    const mallory = await connect("mallory");
+    expect(await nick(mallory, "bob")).toMatchObject({ type: "ack" });
+    const bob = await connect("bob");
+    expect(await mallory.next((f) => f.type === "system" && f.event === "nick" && f.oldName === "bob")).toMatchObject({ userId: "mallory", name: "mallory" });
+    expect(await names(bob)).toEqual(["bob", "mallory"]);
+  });
+});
