@@ -50,9 +50,22 @@ export function isCommand(line: string): boolean {
 
 /**
  * Turns one input line into what to do. Lines not starting with '/' are messages
- * to the current room; "//x" sends "/x".
+ * to the current room; "//x" sends "/x". Text over `maxContentBytes` (the welcome's
+ * limit) is not sent: past the server's frame limit it would cost the connection,
+ * and a resend after the reconnect would cost it again, for ever.
  */
-export function parseInput(line: string, currentRoom: string | undefined): Command {
+export function parseInput(line: string, currentRoom: string | undefined, maxContentBytes = Number.POSITIVE_INFINITY): Command {
+  const command = parseLine(line, currentRoom);
+  if (command.kind !== "send" || !("content" in command.frame)) return command;
+  // TextEncoder, not Buffer: the browser page parses its input here too.
+  const bytes = utf8.encode(command.frame.content).length;
+  if (bytes <= maxContentBytes) return command;
+  return usage(`the message is ${bytes} bytes, more than the server takes (${maxContentBytes}): not sent`);
+}
+
+const utf8 = new TextEncoder();
+
+function parseLine(line: string, currentRoom: string | undefined): Command {
   if (!isCommand(line)) {
     const content = line.startsWith("//") ? line.slice(1) : line;
     return { kind: "send", frame: { type: "message", content } };

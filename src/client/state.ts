@@ -14,6 +14,8 @@ export class ClientState {
   rooms: string[] = [];
   /** Every name seen, for tab completion. */
   readonly names = new Set<string>();
+  /** The most bytes of text the server takes in a message (the welcome's limits). */
+  maxContentBytes = Number.POSITIVE_INFINITY;
   /** Per room, the newest and oldest message ids shown: replays show only what is newer. */
   private readonly newest = new Map<string, number>();
   private readonly oldest = new Map<string, number>();
@@ -171,6 +173,7 @@ export class ClientState {
         const resumed = this.self?.userId === frame.userId;
         const kept = resumed ? this.rooms.filter((r) => frame.rooms.includes(r)) : [];
         this.self = { userId: frame.userId, name: frame.name };
+        this.maxContentBytes = frame.limits.maxContentBytes;
         this.rooms = [...kept, ...frame.rooms.filter((r) => !kept.includes(r))];
         return true;
       }

@@ -252,7 +252,7 @@ export class WebSession {
   }
 
   private run(line: string): void {
-    const command = parseInput(line, this.state.currentRoom);
+    const command = parseInput(line, this.state.currentRoom, this.state.maxContentBytes);
     const room = this.state.currentRoom;
     switch (command.kind) {
       case "send": {

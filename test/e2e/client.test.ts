@@ -71,10 +71,21 @@ describe("piped stdin", () => {
   });
 
   test("a line the server refuses is shown as an error and the exit code is 1", async () => {
-    const result = await runCommand([...CLIENT, server.url], { stdin: `${"x".repeat(5000)}\nfine\n` });
+    const result = await runCommand([...CLIENT, server.url], { stdin: "/msg nobody-here hello\nfine\n" });
     expect(result.code).toBe(1);
-    expect(result.stdout).toMatch(/error \[too_long\]: message content is over 4096 bytes/);
+    expect(result.stdout).toMatch(/error \[no_such_user\]: nobody called 'nobody-here' is connected/);
     expect(result.stdout).toMatch(/\(you\): fine$/m);
+  });
+
+  test("a line longer than the server takes is not sent, even one past its frame limit, and what follows is", async () => {
+    // Over 64 KiB a frame costs the connection (1009); sent again after each reconnect, for ever.
+    const result = await runCommand([...CLIENT, server.url], { stdin: `${"x".repeat(70_000)}\n${"y".repeat(5000)}\nfine\n` });
+    expect(result.code).toBe(1);
+    const output = result.stdout + result.stderr;
+    expect(output).toContain("the message is 70000 bytes, more than the server takes (4096): not sent");
+    expect(output).toContain("the message is 5000 bytes, more than the server takes (4096): not sent");
+    expect(result.stdout).toMatch(/\(you\): fine$/m);
+    expect(output).not.toContain("Connection lost");
   });
 
   test("hostile text from another user is shown escaped, never interpreted", async () => {
