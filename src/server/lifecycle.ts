@@ -3,7 +3,7 @@
 // announced. Reconnecting with its session secret within the grace period (even to a
 // restarted server: sessions are stored) restores the same userId, name and rooms
 // without join/leave noise; otherwise the leave is announced when the grace ends.
-import { DEFAULT_HISTORY_LIMIT, DEFAULT_ROOM, encode, normaliseRoom, timestamp } from "../protocol.ts";
+import { CloseCode, DEFAULT_HISTORY_LIMIT, DEFAULT_ROOM, encode, normaliseRoom, timestamp } from "../protocol.ts";
 import { isClosing, NO_ROOMS, PENDING_USER, sendError, sendFrame, takeAsked, type ChatSocket } from "./connection.ts";
 import { drive, wait, type Steps } from "./awaitable.ts";
 import type { ChatContext } from "./handlers.ts";
@@ -154,8 +154,11 @@ export function* handleClose(ctx: ChatContext, ws: ChatSocket, code: number, rea
   if (code === 1006 && reason === "Received too big message") ctx.metrics.oversizeCloses++;
   if (user === PENDING_USER) return;
   const last = user.connections.length === 1;
-  // The last connection of a user is held open in its rooms for the grace period.
-  const hold = last && ctx.graceMs > 0;
+  // The last connection of a user is held open in its rooms for the grace period,
+  // unless the client said goodbye (1000: the CLI's exit, the page's "Leave the chat"):
+  // a user who quit is gone at once, name and all. A dropped connection, a closed or
+  // reloaded tab (1001) and the server's own closes are held.
+  const hold = last && ctx.graceMs > 0 && !(code === CloseCode.normal && cause === undefined);
   ctx.fanout.disconnect(ws);
   ctx.rooms.detach(user, ws);
   if (last && hold) {

@@ -70,6 +70,20 @@ describe("piped stdin", () => {
     watcher.close();
   });
 
+  test("a client that quits is gone at once: its leave is announced and its name is free again", async () => {
+    const held = await startServer(["--grace", "30"]);
+    const watcher = await TestClient.connect(`${held.url}/?name=watcher-q`);
+    await watcher.welcome();
+    const first = await runCommand([...CLIENT, held.url, "--name", "dave"], { stdin: "hello\nexit\n" });
+    expect(first.code).toBe(0);
+    // Not held for the grace period (30 s here) as a dropped connection is.
+    await watcher.next((f) => f.type === "system" && f.event === "leave" && f.name === "dave", 2000);
+    const again = await runCommand([...CLIENT, held.url, "--name", "dave"], { stdin: "again\n" });
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain("Welcome, dave!");
+    watcher.close();
+  });
+
   test("a line the server refuses is shown as an error and the exit code is 1", async () => {
     const result = await runCommand([...CLIENT, server.url], { stdin: "/msg nobody-here hello\nfine\n" });
     expect(result.code).toBe(1);
