@@ -105,8 +105,8 @@ export function parseClientFrame(text: string, limits: ParseLimits): ParseResult
       if (typeof raw.content !== "string") return fail("bad_frame", "'content' must be a string", ref);
       let room: string | undefined;
       if (raw.room !== undefined) {
-        const normalised = typeof raw.room === "string" ? normaliseRoom(raw.room) : undefined;
-        if (normalised === undefined) return fail("bad_room", roomRules(raw.room), ref);
+        const normalised = optionalRoom(raw.room, ref);
+        if (typeof normalised !== "string") return normalised!;
         room = normalised;
       }
       return messageFrame(raw.content, room, ref, limits);
@@ -166,10 +166,11 @@ function ok(frame: ClientFrame, ref: string | undefined): ParseResult {
 }
 
 /** A room field: the normalised name, undefined when absent, or the error it earns. */
+/** A room field: a mistyped one is a malformed frame (`bad_frame`), a string that is no room's name `bad_room`. */
 function optionalRoom(value: unknown, ref: string | undefined): string | undefined | ParseResult {
   if (value === undefined) return undefined;
-  const room = typeof value === "string" ? normaliseRoom(value) : undefined;
-  return room ?? fail("bad_room", roomRules(value), ref);
+  if (typeof value !== "string") return fail("bad_frame", "'room' must be a string", ref);
+  return normaliseRoom(value) ?? fail("bad_room", roomRules(value), ref);
 }
 
 function requiredRoom(value: unknown, ref: string | undefined): string | ParseResult {
@@ -247,9 +248,8 @@ export function normaliseRoom(input: string): string | undefined {
   return ROOM_PATTERN.test(room) ? room : undefined;
 }
 
-function roomRules(room: unknown): string {
-  const shown = typeof room === "string" ? `'${truncate(room, 70)}'` : "room";
-  return `${shown} is not a valid room: rooms are 1-64 characters of a-z, 0-9, '_' and '-'`;
+function roomRules(room: string): string {
+  return `'${truncate(room, 70)}' is not a valid room: rooms are 1-64 characters of a-z, 0-9, '_' and '-'`;
 }
 
 // ---------------------------------------------------------------- server → client

@@ -99,9 +99,15 @@ describe("parseClientFrame: JSON frames", () => {
     expect(error.content).toContain("'Dev'");
   });
 
-  test("rooms that break the rules are refused as bad_room", () => {
-    for (const room of ["", "#", "##dev", "a b", "a.b", "dév", "x".repeat(65), 5, null, true, [], {}]) {
+  test("rooms that break the rules are refused as bad_room; a room that is not a string is a bad_frame", () => {
+    for (const room of ["", "#", "##dev", "a b", "a.b", "dév", "x".repeat(65)]) {
       expect(errorOf(json({ type: "message", content: "hi", room })).code).toBe("bad_room");
+      expect(errorOf(json({ type: "join", room })).code).toBe("bad_room");
+    }
+    for (const room of [5, null, true, [], {}]) {
+      expect(errorOf(json({ type: "message", content: "hi", room })).code).toBe("bad_frame");
+      expect(errorOf(json({ type: "join", room })).code).toBe("bad_frame");
+      expect(errorOf(json({ type: "leave", room })).code).toBe("bad_frame");
     }
   });
 
