@@ -163,6 +163,8 @@ export class ClientState {
   /** Applies a frame; true when identity or rooms changed (the prompt needs redrawing). */
   apply(frame: ServerFrame): boolean {
     if (frame.type === "message") this.names.add(frame.name);
+    // People seen only in a room's past are people seen too (Tab completes their names).
+    if (frame.type === "history") for (const message of frame.messages) this.names.add(message.name);
     if (frame.type === "presence") for (const user of frame.users) this.names.add(user.name);
     if (frame.type !== "system") return false;
     const selfId = this.self?.userId;

@@ -92,11 +92,15 @@ describe("ClientState", () => {
     expect(state.currentRoom).toBe("dev");
   });
 
-  test("names are learned from messages and presence", () => {
+  test("names are learned from messages, presence and a room's history", () => {
     const state = new ClientState();
     state.apply({ type: "message", id: 1, room: "lobby", userId: "User-a", name: "ann", content: "x", timestamp: T });
     state.apply({ type: "presence", room: "lobby", users: [{ userId: "User-b", name: "ben" }], timestamp: T });
-    expect([...state.names].sort()).toEqual(["ann", "ben"]);
+    state.apply({
+      type: "history", room: "lobby", complete: true, timestamp: T,
+      messages: [{ type: "message", id: 1, room: "lobby", userId: "User-c", name: "cid", content: "earlier", timestamp: T }],
+    });
+    expect([...state.names].sort()).toEqual(["ann", "ben", "cid"]);
   });
 });
 
