@@ -35,7 +35,7 @@ function option<T>(spec: OptionSpec<T>): OptionSpec<T> {
 function integer(min: number, max: number) {
   return (raw: string, flag: string): number => {
     const value = Number(raw);
-    if (!/^-?\d+$/.test(raw.trim()) || !Number.isSafeInteger(value) || value < min || value > max) {
+    if (!/^-?\d+$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
       throw new ConfigError(`${flag} must be a whole number from ${min} to ${max} (got '${raw}')`);
     }
     return value;
@@ -45,7 +45,7 @@ function integer(min: number, max: number) {
 function seconds(min: number, max: number) {
   return (raw: string, flag: string): number => {
     const value = Number(raw);
-    if (!/^\d+(\.\d+)?$/.test(raw.trim()) || value < min || value > max) {
+    if (!/^\d+(\.\d+)?$/.test(raw) || value < min || value > max) {
       throw new ConfigError(`${flag} must be a number of seconds from ${min} to ${max} (got '${raw}')`);
     }
     return value;
@@ -272,6 +272,8 @@ function describeParseArgsError(error: unknown): string {
   if (unknown) return `unknown option ${unknown[1]} (see --help)`;
   const missing = /Option '(?:-\w, )?(--[\w-]+)[^']*' argument missing/.exec(text);
   if (missing) return `${missing[1]} needs a value`;
+  const ambiguous = /Option '(?:-\w, )?(--[\w-]+)[^']*' argument is ambiguous/.exec(text);
+  if (ambiguous) return `${ambiguous[1]} needs a value; for one that starts with '-', write ${ambiguous[1]}=VALUE`;
   const unexpected = /Unexpected argument '([^']+)'/.exec(text);
   if (unexpected) return `unexpected argument '${unexpected[1]}' (see --help)`;
   // parseArgs messages are one sentence followed by advice (after ". " or ".\n"); keep the sentence.

@@ -159,7 +159,9 @@ class ClientSession {
   private onReconnecting(info: { attempt: number; delayMs: number; code: number }): void {
     this.ready = false;
     const seconds = (info.delayMs / 1000).toFixed(1);
-    this.status(`Connection lost (${info.code}); reconnecting in ${seconds} s, attempt ${info.attempt}`);
+    // With --retry the first connection may never have been made: nothing was lost yet.
+    if (this.state.self === undefined) this.status(`Could not connect to ${this.options.url}; trying again in ${seconds} s, attempt ${info.attempt}`);
+    else this.status(`Connection lost (${info.code}); reconnecting in ${seconds} s, attempt ${info.attempt}`);
   }
 
   private onFrame(frame: ServerFrame, raw: string): void {

@@ -138,7 +138,7 @@ test("--retry waits for a server that is not up yet", async () => {
   probe.stop(true);
   const proc = Bun.spawn(["bun", "src/client.ts", `ws://127.0.0.1:${port}`, "--retry"], { cwd: ROOT, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
   const out = new LineCollector(proc.stdout);
-  await out.waitFor("reconnecting", 5000);
+  expect(await out.waitFor("trying again", 5000)).toMatch(new RegExp(`^Could not connect to ws://127\\.0\\.0\\.1:${port}; trying again in \\d+\\.\\d s, attempt 1$`));
   await startServer(["--port", String(port)]);
   await out.waitFor("Welcome", 15_000);
   proc.stdin.write("made it\n");

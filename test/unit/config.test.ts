@@ -120,6 +120,14 @@ describe("parseServerArgs", () => {
 
   test("a flag without its value is refused by name", () => {
     expect(configError(() => parseServerArgs(["--port"], {})).message).toBe("--port needs a value");
+    // parseArgs takes "-1" for a flag: say how to give a value that starts with '-'.
+    expect(configError(() => parseServerArgs(["--port", "-1"], {})).message).toBe("--port needs a value; for one that starts with '-', write --port=VALUE");
+    expect(configError(() => parseServerArgs(["--port=-1"], {})).message).toBe("--port must be a whole number from 0 to 65535 (got '-1')");
+  });
+
+  test("a number with spaces around it is refused, not read as the number", () => {
+    expect(configError(() => parseServerArgs(["--port", " 80"], {})).message).toBe("--port must be a whole number from 0 to 65535 (got ' 80')");
+    expect(configError(() => parseServerArgs(["--grace", "5 "], {})).message).toContain("--grace must be a number of seconds");
   });
 
   test("a boolean flag given a value is refused by name", () => {
