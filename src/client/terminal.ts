@@ -42,6 +42,14 @@ export function createInteractiveTerminal(promptText: string, completer?: Comple
     // wiped the message just printed above it.
     (rl as unknown as { prevRows: number }).prevRows = 0;
   };
+  // Back from Ctrl+Z (fg): readline pauses its input on the way back and leaves the
+  // resuming to us; without this, nothing typed was read any more.
+  rl.on("SIGCONT", () => {
+    if (closed) return;
+    if (process.stdin.isTTY) process.stdin.setRawMode(true);
+    if (prompting) rl.prompt(true);
+    else rl.resume();
+  });
   return {
     print(text) {
       if (!prompting) {

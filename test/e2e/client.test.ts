@@ -239,6 +239,28 @@ describe("in a terminal (tmux)", () => {
     other.close();
   });
 
+  test("suspended with Ctrl+Z and brought back with fg, it reads what is typed again and Ctrl+C still quits", async () => {
+    if (socket) tmux("kill-server");
+    socket = `chat-test-${process.pid}-${++uiCount}`;
+    // A shell with job control, as a person has.
+    tmux("new-session", "-d", "-s", "ui", "-x", "120", "-y", "30", "bash --norc --noprofile -i");
+    tmux("send-keys", "-t", "ui", `bun src/client.ts ${server.url} --name zoe`, "Enter");
+    await waitForScreen(/\[zoe #lobby\] Enter message/);
+    tmux("send-keys", "-t", "ui", "-l", "typed bef");
+    await waitForScreen(/typed bef$/m);
+    tmux("send-keys", "-t", "ui", "C-z");
+    await waitForScreen(/Stopped/);
+    tmux("send-keys", "-t", "ui", "fg", "Enter");
+    tmux("send-keys", "-t", "ui", "ore", "Enter");
+    // It used to read nothing more: readline leaves its input paused after SIGCONT.
+    await waitForScreen(/zoe \(you\): typed before/);
+    tmux("send-keys", "-t", "ui", "C-c");
+    // The shell's prompt again, under the client's last one.
+    await waitForScreen(/\(you\): typed before\n.*Enter message \(or "exit" to quit\):\s*\n\S*[#$]\s*$/);
+    tmux("send-keys", "-t", "ui", 'echo "EXITED=$?"', "Enter");
+    await waitForScreen(/EXITED=0/);
+  });
+
   /** A client of `name` whose server has gone away (killed): it is waiting to reconnect. */
   const awayUi = async (name: string) => {
     const own = await startServer();
