@@ -2,8 +2,12 @@
 // reconnecting → connecting … → closed) with numbered refs for every frame it sends.
 // Frames are kept until the server answers their ref, so after a reconnect the
 // caller can send them again with the same refs: the server acks a repeated ref
-// without storing it twice.
+// without storing it twice. Frames leave through one queue, in order, at the
+// server's rate (from its welcome): a burst of resends after a reconnect would be
+// refused in part, and a refused message sent again later lands after the ones
+// behind it.
 import { parseServerFrame, type AckableFrame, type ServerFrame } from "../protocol.ts";
+import { TokenBucket } from "../rate-limit.ts";
 import { backoffDelay, type BackoffOptions } from "./backoff.ts";
 
 export type ConnectionState = "connecting" | "connected" | "reconnecting" | "closed";
@@ -68,6 +72,13 @@ export class ChatConnection {
   private everOpen = false;
   private closingByUs = false;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Refs to send on this socket, in order (see `drain`). */
+  private queue: string[] = [];
+  /** The server's rate limit, a little under it so timing jitter does not trip it. */
+  private pace: TokenBucket | undefined;
+  /** Nothing leaves before this (Date.now()): the server asked us to slow down. */
+  private holdUntil = 0;
+  private drainTimer: ReturnType<typeof setTimeout> | undefined;
   private resolveClosed!: () => void;
   private readonly closed = new Promise<void>((resolve) => (this.resolveClosed = resolve));
 
@@ -115,6 +126,10 @@ export class ChatConnection {
     socket.onclose = (event) => {
       clearTimeout(timer);
       this.socket = undefined;
+      // What was queued is still pending: the caller's resend() sends it on the next socket.
+      this.queue = [];
+      this.holdUntil = 0;
+      clearTimeout(this.drainTimer);
       const canRetry = this.everOpen ? this.options.reconnect !== false : this.options.retryInitial === true;
       if (this.closingByUs || !canRetry) {
         this.state = "closed";
@@ -136,14 +151,25 @@ export class ChatConnection {
   send(frame: AckableFrame): string {
     const ref = `${this.refPrefix}${this.nextRef++}`;
     this.pending.set(ref, frame);
-    if (this.state === "connected") this.socket?.send(JSON.stringify({ ...frame, ref }));
+    // Offline it waits in `pending` for the caller's resend() after the reconnect.
+    if (this.state === "connected") {
+      this.queue.push(ref);
+      this.drain();
+    }
     return ref;
   }
 
-  /** Sends again, with their own refs, the frames still unanswered from before `except`. */
+  /** Sends again, with their own refs and in their order, the frames still unanswered from before `except`. */
   resend(except: ReadonlySet<string> = new Set()): void {
     if (this.state !== "connected") return;
-    for (const [ref, frame] of this.pending) if (!except.has(ref)) this.socket?.send(JSON.stringify({ ...frame, ref }));
+    const queued = new Set(this.queue);
+    for (const ref of this.pending.keys()) if (!except.has(ref) && !queued.has(ref)) this.queue.push(ref);
+    this.drain();
+  }
+
+  /** Sends no faster than `rate` frames a second, in bursts of `burst` (the welcome's limits); 0 for no limit. */
+  setRateLimit(rate: number, burst: number): void {
+    this.pace = rate > 0 ? new TokenBucket({ rate: rate * 0.9, burst: Math.max(1, burst - 2) }) : undefined;
   }
 
   /** Whether a frame is still waiting for its answer (a refused-for-now one is). */
@@ -151,14 +177,29 @@ export class ChatConnection {
     return this.pending.has(ref);
   }
 
+  /** A refused-for-now frame goes first again after a pause; nothing overtakes it meanwhile. */
   private retryLater(ref: string): void {
-    const timer = setTimeout(() => {
+    if (!this.queue.includes(ref)) this.queue.unshift(ref);
+    this.holdUntil = Date.now() + (this.options.retryRefusedMs ?? 1000);
+    this.drain();
+  }
+
+  /** Sends what is queued, in order, as fast as the pace and any hold allow. */
+  private drain(): void {
+    clearTimeout(this.drainTimer);
+    this.drainTimer = undefined;
+    while (this.queue.length > 0 && this.state === "connected" && this.socket !== undefined) {
+      const waitMs = Math.max(this.holdUntil - Date.now(), this.pace?.waitMs() ?? 0);
+      if (waitMs > 0) {
+        this.drainTimer = setTimeout(() => this.drain(), waitMs);
+        return;
+      }
+      const ref = this.queue.shift()!;
       const frame = this.pending.get(ref);
-      // After a reconnect, resend() has sent it already.
-      if (frame !== undefined && this.state === "connected") this.socket?.send(JSON.stringify({ ...frame, ref }));
-    }, this.options.retryRefusedMs ?? 1000);
-    // Bun's timers can be unref'd so they never hold the process open; a browser's are numbers.
-    if (typeof timer === "object") timer.unref();
+      if (frame === undefined) continue; // answered meanwhile (a reply to an earlier copy)
+      this.pace?.take();
+      this.socket.send(JSON.stringify({ ...frame, ref }));
+    }
   }
 
   /** Closes with 1000 and waits for the close handshake, at most `timeoutMs`. */
@@ -166,6 +207,7 @@ export class ChatConnection {
     if (this.state === "closed") return;
     this.closingByUs = true;
     clearTimeout(this.retryTimer);
+    clearTimeout(this.drainTimer);
     if (this.socket === undefined) {
       // Between attempts: no socket to close, but closed all the same, and said so.
       this.state = "closed";

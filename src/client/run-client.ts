@@ -6,7 +6,6 @@ import { sanitize } from "../sanitize.ts";
 import { complete, helpLines, isCommand, parseInput } from "./commands.ts";
 import { ChatConnection } from "./connection.ts";
 import { explainConnectFailure } from "./diagnose.ts";
-import { TokenBucket } from "../rate-limit.ts";
 import { createRenderer } from "./render.ts";
 import { ClientState, type OlderPage } from "./state.ts";
 import { createInteractiveTerminal, createPlainTerminal, type Terminal } from "./terminal.ts";
@@ -70,9 +69,6 @@ class ClientSession {
   private askedSession: string | undefined;
   /** A fresh (not resumed) connection is caught up once the history of its first room is in. */
   private catchingUp: string | undefined;
-  /** The server's rate limit, mirrored so that we pace ourselves instead of being refused. */
-  private pace: TokenBucket | undefined;
-  private paceTimer: ReturnType<typeof setTimeout> | undefined;
   /** Refs of the re-joins sent after a reconnect, by room: their answer ends the replay. */
   private readonly rejoins = new Map<string, string>();
   /** The newest id the server acked for our own lines, per room (see maybeFinish). */
@@ -185,9 +181,7 @@ class ClientSession {
     if (older !== undefined) this.showOlder(older, frame.type === "error");
     if (welcome !== undefined) {
       const fresh = welcome.session !== this.askedSession;
-      const { rate, burst } = welcome.limits;
-      // Keep a little under the server's limit, so timing jitter does not trip it.
-      this.pace = rate > 0 ? new TokenBucket({ rate: rate * 0.9, burst: Math.max(1, burst - 2) }) : undefined;
+      this.connection.setRateLimit(welcome.limits.rate, welcome.limits.burst);
       this.session = welcome.session;
       if (this.reconnected) this.resume(roomsBefore, selfBefore?.userId !== welcome.userId);
       // Input waits until a fresh connection has its history, so /history pages from there.
@@ -269,15 +263,6 @@ class ClientSession {
       if (isCommand(line) && this.connection.pending.size > 0) return;
       // A message typed right after "/join #ops" goes to #ops: it waits for the join.
       if (this.moving !== undefined && this.connection.isPending(this.moving)) return;
-      const wait = this.pace?.waitMs() ?? 0;
-      if (wait > 0) {
-        this.paceTimer ??= setTimeout(() => {
-          this.paceTimer = undefined;
-          this.pump();
-        }, wait);
-        return;
-      }
-      this.pace?.take();
       this.input.shift();
       this.handleLine(line);
     }

@@ -169,6 +169,7 @@ export class WebSession {
     if (older?.complete && older.messages.length === 0 && frame.type === "ack") this.events.onLocal(`No older messages in #${older.room}`, false);
     if (welcome !== undefined) {
       const fresh = welcome.session !== this.askedSession;
+      this.connection.setRateLimit(welcome.limits.rate, welcome.limits.burst);
       this.session = welcome.session;
       this.events.onSession?.(welcome.session);
       if (this.reconnected) this.resume(roomsBefore, selfBefore?.userId !== welcome.userId);

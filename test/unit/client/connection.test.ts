@@ -73,3 +73,43 @@ test("a server that accepts the upgrade and closes at once is retried with growi
   server.stop(true);
   expect(attempts).toEqual([1, 2, 3]);
 });
+
+test("frames leave at the server's pace, and one refused for now goes again before the ones behind it", async () => {
+  const received: string[] = [];
+  let refusedOnce = false;
+  const server = Bun.serve({
+    port: 0,
+    hostname: "127.0.0.1",
+    fetch: (req, srv) => (srv.upgrade(req) ? undefined : new Response("no", { status: 400 })),
+    websocket: {
+      message(ws, text) {
+        const frame = JSON.parse(String(text)) as { content: string; ref: string };
+        received.push(frame.content);
+        if (frame.content === "m2" && !refusedOnce) {
+          refusedOnce = true;
+          ws.send(JSON.stringify({ type: "error", code: "rate_limited", content: "slow down", ref: frame.ref, timestamp: new Date().toISOString() }));
+        } else {
+          ws.send(JSON.stringify({ type: "ack", ref: frame.ref, timestamp: new Date().toISOString() }));
+        }
+      },
+    },
+  });
+  let acks = 0;
+  let allAcked!: () => void;
+  const done = new Promise<void>((resolve) => (allAcked = resolve));
+  const connection = new ChatConnection(() => `ws://127.0.0.1:${server.port}`, {
+    ...quiet,
+    onOpen() {
+      // 10 frames a second, one at a time: the refusal of m2 comes back before m3 leaves.
+      connection.setRateLimit(10, 3);
+      for (let i = 1; i <= 4; i++) connection.send({ type: "message", content: `m${i}` });
+    },
+    onFrame(frame) {
+      if (frame.type === "ack" && ++acks === 4) allAcked();
+    },
+  }, { retryRefusedMs: 50 });
+  await done;
+  await connection.close();
+  server.stop(true);
+  expect(received).toEqual(["m1", "m2", "m2", "m3", "m4"]);
+});
