@@ -281,7 +281,7 @@ export type SystemFrame = Stamped & { type: "system"; content: string } & (
     | { event: "welcome"; userId: string; name: string; rooms: readonly string[]; session: string; limits: Limits }
     | { event: "join" | "leave"; room: string; userId: string; name: string }
     | { event: "nick"; userId: string; name: string; oldName: string }
-    | { event: "gap"; room: string; missed: number }
+    | { event: "gap"; room: string; missed: number; pruned?: number }
     | { event: "shutdown" }
     | { event: "notice" }
   );

@@ -150,7 +150,13 @@ export class ClientState {
   endReplay(room: string): MessageFrame[] {
     const held = this.replaying.get(room) ?? [];
     this.replaying.delete(room);
-    return held.sort((a, b) => a.id - b.id).filter((m) => this.isNew(m));
+    const shownBefore = this.newest.get(room);
+    const fresh = held.sort((a, b) => a.id - b.id).filter((m) => this.isNew(m));
+    // More was missed than a join replays (its newest 1,000): paging back with /history
+    // starts at the replay, through the messages it left out.
+    const first = fresh[0];
+    if (shownBefore !== undefined && first !== undefined && first.id > shownBefore + 1) this.oldest.set(room, first.id);
+    return fresh;
   }
 
   private isNew(message: MessageFrame): boolean {

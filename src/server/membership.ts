@@ -83,13 +83,20 @@ function* sendJoinHistory(ctx: ChatContext, ws: ChatSocket, room: string, since:
   ctx.metrics.replays++;
   if (replay.missed > 0) {
     ctx.metrics.gaps++;
-    sendFrame(ws, {
-      type: "system", event: "gap", room, missed: replay.missed,
-      content: `${replay.missed} earlier message(s) in #${room} can no longer be shown`, timestamp: timestamp(),
-    }, ctx.metrics);
+    const { missed, pruned } = replay;
+    sendFrame(ws, { type: "system", event: "gap", room, missed, pruned, content: gapText(room, missed, pruned), timestamp: timestamp() }, ctx.metrics);
   }
   sendHistory(ctx, ws, room, replay.messages, since === 0 && replay.missed === 0);
   return replay.messages.at(-1)?.id ?? since;
+}
+
+/** What a gap means to a reader: pruned messages are gone; the others (over the replay cap) are a `history` request away. */
+function gapText(room: string, missed: number, pruned: number): string {
+  const stored = missed - pruned;
+  const gone = `${pruned} earlier message(s) in #${room} can no longer be shown`;
+  const more = `${stored} earlier message(s) in #${room} were not replayed (a join replays the newest ${REPLAY_LIMIT}): /history shows them`;
+  if (stored === 0) return gone;
+  return pruned === 0 ? more : `${gone}; ${more.replace(` in #${room}`, "")}`;
 }
 
 /**

@@ -236,3 +236,29 @@ test("a connection the server still thinks live: the CLI comes back to its own r
   expect(who.users.map((u) => u.name)).toEqual(["watcher"]);
   expect(watcher.frames.filter((f) => f.type === "system" && f.event === "join" && f.name === "kit")).toHaveLength(1);
 });
+
+test("more missed than a join replays: the gap says the rest are stored, and /history brings them", async () => {
+  const server = await startServer(["--grace", "30"]);
+  const proxy = await startProxy(server.port);
+  const writer = await TestClient.connect(`${server.url}/?name=writer`);
+  await writer.welcome();
+  const client = cliClient(`ws://127.0.0.1:${proxy.port}`, "late");
+  await client.out.waitFor("Welcome");
+  writer.send(JSON.stringify({ type: "message", content: "m0", ref: "r0" }));
+  await client.out.waitFor("writer: m0");
+  proxy.cut();
+  for (let i = 1; i <= 1100; i++) writer.send(JSON.stringify({ type: "message", content: `m${i}`, ref: `r${i}` }));
+  await writer.next((f) => f.type === "ack" && f.ref === "r1100", 10_000);
+  await client.out.waitFor("writer: m1100", 15_000);
+  expect(client.out.text()).toContain("100 earlier message(s) in #lobby were not replayed (a join replays the newest 1000): /history shows them");
+  expect(client.out.text()).not.toContain("writer: m100\n");
+  client.type("/history 100");
+  await client.out.waitFor(/writer: m100$/, 5000);
+  const shown = client.out.lines.map((line) => /writer: (m\d+)$/.exec(line)?.[1]).filter((m) => m !== undefined);
+  // m0, the replay m101..m1100, then the page m1..m100: each once.
+  expect(new Set(shown).size).toBe(shown.length);
+  expect(shown).toHaveLength(1101);
+  client.proc.stdin.end();
+  expect(await client.proc.exited).toBe(0);
+  writer.close();
+});

@@ -49,7 +49,7 @@ export function createMemoryHistory(options: HistoryOptions): LocalHistoryStore 
       const total = Math.max(0, (lastIds.get(room) ?? 0) - since);
       const newer = kept(room).filter((m) => m.id > since);
       const messages = newer.slice(Math.max(0, newer.length - limit));
-      return { messages, missed: total - messages.length };
+      return { messages, missed: total - messages.length, pruned: total - newer.length };
     },
 
     before(room, before, limit): Page {

@@ -54,7 +54,9 @@ export function createRedisHistory(link: RedisLink, options: RedisHistoryOptions
         link.send("XREVRANGE", [`chat:log:${room}`, "+", `${since + 1}-0`, "COUNT", limit]) as Promise<StreamEntry[]>,
       ]);
       const messages = read(entries).reverse().filter((m) => m.id <= last);
-      return { messages, missed: Math.max(0, last - since) - messages.length };
+      const total = Math.max(0, last - since);
+      // The stream is trimmed to historyLimit entries.
+      return { messages, missed: total - messages.length, pruned: Math.min(total, Math.max(0, last - options.historyLimit - since)) };
     },
 
     async before(room, before, limit): Promise<Page> {

@@ -352,7 +352,9 @@ export function createSqliteHistory(file: string, options: HistoryOptions): Loca
     after(room, since, limit): Replay {
       const total = Math.max(0, lastId(room) - since);
       const messages = newest(room, since, Number.MAX_SAFE_INTEGER, limit);
-      return { messages, missed: total - messages.length };
+      // Retention keeps the newest historyLimit ids (newest() reads nothing older).
+      const pruned = Math.min(total, Math.max(0, lastId(room) - options.historyLimit - since));
+      return { messages, missed: total - messages.length, pruned };
     },
 
     before(room, before, limit): Page {

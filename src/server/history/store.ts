@@ -57,6 +57,8 @@ export interface Replay {
   messages: StoredMessage[];
   /** Messages after `since` that can no longer be replayed (pruned, or over the cap). */
   missed: number;
+  /** Of those, the ones pruned: the rest are still stored (a `history` request reads them). */
+  pruned: number;
 }
 
 export interface Page {

@@ -57,10 +57,10 @@ describe("redis store", () => {
     expect(await s.recent("empty", 3)).toEqual([]);
     const pruned = await s.after("r", 5, 100);
     expect(ids(pruned.messages)).toEqual(Array.from({ length: 10 }, (_, i) => 21 + i));
-    expect(pruned.missed).toBe(15);
+    expect([pruned.missed, pruned.pruned]).toEqual([15, 15]);
     const capped = await s.after("r", 25, 2);
-    expect([ids(capped.messages), capped.missed]).toEqual([[29, 30], 3]);
-    expect(await s.after("r", 30, 100)).toEqual({ messages: [], missed: 0 });
+    expect([ids(capped.messages), capped.missed, capped.pruned]).toEqual([[29, 30], 3, 0]);
+    expect(await s.after("r", 30, 100)).toEqual({ messages: [], missed: 0, pruned: 0 });
     const page = await s.before("r", 25, 3);
     expect([ids(page.messages), page.complete]).toEqual([[22, 23, 24], false]);
     expect((await s.before("r", 22, 3)).complete).toBe(true);

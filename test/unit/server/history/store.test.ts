@@ -91,13 +91,15 @@ describe.each(implementations)("%s", (_name, open) => {
     // 5..20 were pruned: 15 missed, 21..30 replayed.
     const pruned = store.after("s", 5, 100);
     expect(ids(pruned.messages)).toEqual([21, 22, 23, 24, 25, 26, 27, 28, 29, 30]);
-    expect(pruned.missed).toBe(15);
-    // Over the cap: the newest are sent, the rest counted.
+    expect([pruned.missed, pruned.pruned]).toEqual([15, 15]);
+    // Over the cap: the newest are sent, the rest counted, and they are still stored.
     const capped = store.after("s", 25, 2);
     expect(ids(capped.messages)).toEqual([29, 30]);
-    expect(capped.missed).toBe(3);
-    expect(store.after("s", 30, 100)).toEqual({ messages: [], missed: 0 });
-    expect(store.after("s", 99, 100)).toEqual({ messages: [], missed: 0 });
+    expect([capped.missed, capped.pruned]).toEqual([3, 0]);
+    // Both: 5..20 pruned, 21..28 over the cap.
+    expect(store.after("s", 5, 2)).toMatchObject({ missed: 23, pruned: 15 });
+    expect(store.after("s", 30, 100)).toEqual({ messages: [], missed: 0, pruned: 0 });
+    expect(store.after("s", 99, 100)).toEqual({ messages: [], missed: 0, pruned: 0 });
     store.close();
   });
 
