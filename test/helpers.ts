@@ -10,6 +10,12 @@ export const ROOT = path.resolve(import.meta.dir, "..");
 const live = new Set<Subprocess>();
 const sockets = new Set<{ close(): void }>();
 
+/** A process a test started itself, killed by `cleanup()` like the helpers' own (a failed test leaves none behind). */
+export function tracked<T extends Subprocess>(proc: T): T {
+  live.add(proc);
+  return proc;
+}
+
 /** Kills every process and closes every socket the helpers started. Call in afterEach/afterAll. */
 export async function cleanup(): Promise<void> {
   for (const socket of sockets) socket.close();

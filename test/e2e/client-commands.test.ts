@@ -1,6 +1,6 @@
 // Slash commands of the CLI client, driven through stdin against a real server.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { cleanup, LineCollector, ROOT, runCommand, startServer, TestClient, type ServerProcess } from "../helpers.ts";
+import { cleanup, LineCollector, ROOT, runCommand, startServer, TestClient, type ServerProcess, tracked } from "../helpers.ts";
 
 setDefaultTimeout(20_000);
 
@@ -12,12 +12,12 @@ afterAll(cleanup);
 
 /** A CLI client whose stdin stays open, so the test can type into it line by line. */
 function liveClient(...args: string[]) {
-  const proc = Bun.spawn(["bun", "src/client.ts", server.url, ...args], {
+  const proc = tracked(Bun.spawn(["bun", "src/client.ts", server.url, ...args], {
     cwd: ROOT,
     stdin: "pipe",
     stdout: "pipe",
     stderr: "pipe",
-  });
+  }));
   const out = new LineCollector(proc.stdout);
   return {
     proc,

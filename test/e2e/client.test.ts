@@ -3,7 +3,7 @@
 import { setDefaultTimeout, afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { ServerFrame } from "../../src/protocol.ts";
 import { PROMPT } from "../../src/client/run-client.ts";
-import { cleanup, LineCollector, ROOT, runCommand, startServer, TestClient, type ServerProcess } from "../helpers.ts";
+import { cleanup, LineCollector, ROOT, runCommand, startServer, TestClient, type ServerProcess, tracked } from "../helpers.ts";
 
 // These tests start real processes; a loaded CI machine needs more than 5 s now and then.
 setDefaultTimeout(20_000);
@@ -103,7 +103,7 @@ describe("piped stdin", () => {
   });
 
   test("hostile text from another user is shown escaped, never interpreted", async () => {
-    const listener = Bun.spawn([...CLIENT, server.url], { cwd: ROOT, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+    const listener = tracked(Bun.spawn([...CLIENT, server.url], { cwd: ROOT, stdin: "pipe", stdout: "pipe", stderr: "pipe" }));
     const out = new LineCollector(listener.stdout);
     await out.waitFor("Connected to WebSocket server");
     const attacker = await TestClient.connect(`${server.url}/?name=mallory`);
@@ -126,7 +126,7 @@ describe("failures", () => {
 
   test("with --no-reconnect, the server going away mid-session is a clear notice and exit code 1", async () => {
     const own = await startServer();
-    const client = Bun.spawn([...CLIENT, own.url, "--no-reconnect"], { cwd: ROOT, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+    const client = tracked(Bun.spawn([...CLIENT, own.url, "--no-reconnect"], { cwd: ROOT, stdin: "pipe", stdout: "pipe", stderr: "pipe" }));
     const out = new LineCollector(client.stdout);
     const err = new LineCollector(client.stderr);
     await out.waitFor("Connected to WebSocket server");

@@ -6,7 +6,7 @@ import type { MessageFrame, ServerFrame } from "../../src/protocol.ts";
 import { startBalancer, startNodes, startRedis, type RedisProcess } from "../cluster-helpers.ts";
 import { RedisClient } from "bun";
 import { mintToken } from "../../src/server/auth.ts";
-import { cleanup, LineCollector, ROOT, runCommand, startServer, TestClient, type ServerProcess } from "../helpers.ts";
+import { cleanup, LineCollector, ROOT, runCommand, startServer, TestClient, type ServerProcess, tracked } from "../helpers.ts";
 
 setDefaultTimeout(60_000);
 
@@ -369,7 +369,7 @@ describe("failures", () => {
       const balancer = await startBalancer(nodes.map((n) => n.port));
       const names = ["oli", "pat", "quin"];
       const clients = names.map((name) => {
-        const proc = Bun.spawn(["bun", "src/client.ts", balancer.url, "--name", name, "--room", "chaos"], { cwd: ROOT, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+        const proc = tracked(Bun.spawn(["bun", "src/client.ts", balancer.url, "--name", name, "--room", "chaos"], { cwd: ROOT, stdin: "pipe", stdout: "pipe", stderr: "pipe" }));
         return { name, proc, out: new LineCollector(proc.stdout), err: new LineCollector(proc.stderr) };
       });
       for (const client of clients) await client.out.waitFor("Connected to WebSocket server", 10_000);

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import net from "node:net";
 import { deflateRawSync } from "node:zlib";
 import type { ServerFrame } from "../../src/protocol.ts";
-import { cleanup, rawWebSocketPeer, socketClosed, startServer, TestClient } from "../helpers.ts";
+import { cleanup, rawWebSocketPeer, socketClosed, startServer, TestClient, tracked } from "../helpers.ts";
 
 setDefaultTimeout(30_000);
 afterEach(cleanup);
@@ -63,7 +63,7 @@ describe("rate limit", () => {
   test("the CLI client paces itself to the server's limit: a piped burst is all delivered", async () => {
     const server = await startServer(["--rate", "20", "--burst", "10"]);
     const lines = Array.from({ length: 40 }, (_, i) => `paced ${i}`);
-    const proc = Bun.spawn(["bun", "src/client.ts", server.url], { stdin: new Blob([`${lines.join("\n")}\n`]), stdout: "pipe", stderr: "pipe" });
+    const proc = tracked(Bun.spawn(["bun", "src/client.ts", server.url], { stdin: new Blob([`${lines.join("\n")}\n`]), stdout: "pipe", stderr: "pipe" }));
     const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
     expect(code).toBe(0);
     for (const line of lines) expect(out).toContain(`(you): ${line}`);

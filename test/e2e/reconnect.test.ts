@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { MessageFrame, ServerFrame } from "../../src/protocol.ts";
-import { cleanup, LineCollector, ROOT, startProxy, startServer, TestClient } from "../helpers.ts";
+import { cleanup, LineCollector, ROOT, startProxy, startServer, TestClient, tracked } from "../helpers.ts";
 
 setDefaultTimeout(60_000);
 const dir = mkdtempSync(path.join(tmpdir(), "chat-reconnect-"));
@@ -17,7 +17,7 @@ const NAMES = ["ann", "ben"];
 const LINES = 40;
 
 function cliClient(url: string, name: string) {
-  const proc = Bun.spawn(["bun", "src/client.ts", url, "--name", name], { cwd: ROOT, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+  const proc = tracked(Bun.spawn(["bun", "src/client.ts", url, "--name", name], { cwd: ROOT, stdin: "pipe", stdout: "pipe", stderr: "pipe" }));
   // Every line the test types is remembered, to check it is stored exactly once.
   const typed: string[] = [];
   const type = (line: string) => {
@@ -105,7 +105,7 @@ test("a script faster than the server's rate limit, across a restart: every line
   const first = await startServer(["--db", db, "--grace", "30", ...limits]);
   const port = String(first.port);
   const lines = Array.from({ length: 80 }, (_, i) => `fast-${i}`);
-  const proc = Bun.spawn(["bun", "src/client.ts", first.url, "--name", "fast"], { cwd: ROOT, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+  const proc = tracked(Bun.spawn(["bun", "src/client.ts", first.url, "--name", "fast"], { cwd: ROOT, stdin: "pipe", stdout: "pipe", stderr: "pipe" }));
   const out = new LineCollector(proc.stdout);
   const err = new LineCollector(proc.stderr);
   proc.stdin.write(`/join #ra\n/join #rb\n${lines.join("\n")}\n`);
@@ -164,7 +164,7 @@ test("--retry waits for a server that is not up yet", async () => {
   const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
   const port = probe.port;
   probe.stop(true);
-  const proc = Bun.spawn(["bun", "src/client.ts", `ws://127.0.0.1:${port}`, "--retry"], { cwd: ROOT, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+  const proc = tracked(Bun.spawn(["bun", "src/client.ts", `ws://127.0.0.1:${port}`, "--retry"], { cwd: ROOT, stdin: "pipe", stdout: "pipe", stderr: "pipe" }));
   const out = new LineCollector(proc.stdout);
   expect(await out.waitFor("trying again", 5000)).toMatch(new RegExp(`^Could not connect to ws://127\\.0\\.0\\.1:${port}; trying again in \\d+\\.\\d s, attempt 1$`));
   await startServer(["--port", String(port)]);
@@ -185,9 +185,9 @@ test("--json: after a reconnect each message is printed once, and messages misse
     await writer.next((f) => f.type === "ack" && f.ref === `r${to}`);
   };
   await sendAll(1, 5);
-  const proc = Bun.spawn(["bun", "src/client.ts", `ws://127.0.0.1:${proxy.port}`, "--json", "--name", "jay"], {
+  const proc = tracked(Bun.spawn(["bun", "src/client.ts", `ws://127.0.0.1:${proxy.port}`, "--json", "--name", "jay"], {
     cwd: ROOT, stdin: "pipe", stdout: "pipe", stderr: "pipe",
-  });
+  }));
   const out = new LineCollector(proc.stdout);
   const err = new LineCollector(proc.stderr);
   await out.waitFor('"type":"history"');

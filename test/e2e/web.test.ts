@@ -8,7 +8,7 @@ import type { Page } from "playwright-core";
 import { mintToken } from "../../src/server/auth.ts";
 import { KEEP_LINES, MOST_LINES, READING_LINES, TRIM_STEP } from "../../src/web/log-size.ts";
 import { ChatPage, launchBrowser, type Browser } from "../browser.ts";
-import { cleanup, LineCollector, rawWebSocketPeer, ROOT, startProxy, startServer, TestClient, type ServerProcess } from "../helpers.ts";
+import { cleanup, LineCollector, rawWebSocketPeer, ROOT, startProxy, startServer, TestClient, type ServerProcess, tracked } from "../helpers.ts";
 
 // A browser and real processes: generous, but bounded.
 setDefaultTimeout(60_000);
@@ -80,7 +80,7 @@ describe("chatting", () => {
   test("two pages and a CLI client talk to each other, each line with its time of day", async () => {
     const alice = await open("alice");
     const bob = await open("bob");
-    const carol = Bun.spawn(["bun", "src/client.ts", server.url, "--name", "carol"], { cwd: ROOT, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+    const carol = tracked(Bun.spawn(["bun", "src/client.ts", server.url, "--name", "carol"], { cwd: ROOT, stdin: "pipe", stdout: "pipe", stderr: "pipe" }));
     const carolOut = new LineCollector(carol.stdout);
     await carolOut.waitFor("Welcome, carol!");
 
