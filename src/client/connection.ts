@@ -177,9 +177,18 @@ export class ChatConnection {
     return this.pending.has(ref);
   }
 
-  /** A refused-for-now frame goes first again after a pause; nothing overtakes it meanwhile. */
+  /**
+   * A refused-for-now frame is queued again after a pause, ahead of every queued frame
+   * sent after it: frames refused in a row (a whole batch, while the server's store is
+   * away) go again in their own order.
+   */
   private retryLater(ref: string): void {
-    if (!this.queue.includes(ref)) this.queue.unshift(ref);
+    if (!this.queue.includes(ref)) {
+      const order = [...this.pending.keys()];
+      const rank = order.indexOf(ref);
+      const at = this.queue.findIndex((queued) => order.indexOf(queued) > rank);
+      this.queue.splice(at < 0 ? this.queue.length : at, 0, ref);
+    }
     this.holdUntil = Date.now() + (this.options.retryRefusedMs ?? 1000);
     this.drain();
   }

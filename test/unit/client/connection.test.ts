@@ -113,3 +113,39 @@ test("frames leave at the server's pace, and one refused for now goes again befo
   server.stop(true);
   expect(received).toEqual(["m1", "m2", "m2", "m3", "m4"]);
 });
+
+test("frames refused in a row (a batch, while the server's store is away) go again in their own order", async () => {
+  const received: string[] = [];
+  const refused = new Set<string>();
+  const server = Bun.serve({
+    port: 0,
+    hostname: "127.0.0.1",
+    fetch: (req, srv) => (srv.upgrade(req) ? undefined : new Response("no", { status: 400 })),
+    websocket: {
+      message(ws, text) {
+        const frame = JSON.parse(String(text)) as { content: string; ref: string };
+        received.push(frame.content);
+        const first = !refused.has(frame.content);
+        refused.add(frame.content);
+        const answer = first ? { type: "error", code: "unavailable", content: "store away", ref: frame.ref } : { type: "ack", ref: frame.ref };
+        ws.send(JSON.stringify({ ...answer, timestamp: new Date().toISOString() }));
+      },
+    },
+  });
+  let acks = 0;
+  let allAcked!: () => void;
+  const done = new Promise<void>((resolve) => (allAcked = resolve));
+  const connection = new ChatConnection(() => `ws://127.0.0.1:${server.port}`, {
+    ...quiet,
+    onOpen() {
+      for (const content of ["one", "two", "three"]) connection.send({ type: "message", content });
+    },
+    onFrame(frame) {
+      if (frame.type === "ack" && ++acks === 3) allAcked();
+    },
+  }, { retryRefusedMs: 30 });
+  await done;
+  await connection.close();
+  server.stop(true);
+  expect(received).toEqual(["one", "two", "three", "one", "two", "three"]);
+});
