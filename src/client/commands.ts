@@ -48,19 +48,33 @@ export function isCommand(line: string): boolean {
   return line.startsWith("/") && !line.startsWith("//");
 }
 
+/** The welcome's limits that a line is checked against before it is sent. */
+export interface InputLimits {
+  maxContentBytes: number;
+  maxPayloadBytes: number;
+}
+
+const NO_LIMITS: InputLimits = { maxContentBytes: Number.POSITIVE_INFINITY, maxPayloadBytes: Number.POSITIVE_INFINITY };
+/** Room for what the connection adds to a frame: its ref, and a room. */
+const FRAME_OVERHEAD = 160;
+
 /**
  * Turns one input line into what to do. Lines not starting with '/' are messages
- * to the current room; "//x" sends "/x". Text over `maxContentBytes` (the welcome's
- * limit) is not sent: past the server's frame limit it would cost the connection,
- * and a resend after the reconnect would cost it again, for ever.
+ * to the current room; "//x" sends "/x". A line over the welcome's limits is not
+ * sent: past the server's frame limit it would cost the connection, and its resend
+ * after the reconnect would cost it again, for ever.
  */
-export function parseInput(line: string, currentRoom: string | undefined, maxContentBytes = Number.POSITIVE_INFINITY): Command {
+export function parseInput(line: string, currentRoom: string | undefined, limits: InputLimits = NO_LIMITS): Command {
   const command = parseLine(line, currentRoom);
-  if (command.kind !== "send" || !("content" in command.frame)) return command;
+  if (command.kind !== "send") return command;
   // TextEncoder, not Buffer: the browser page parses its input here too.
-  const bytes = utf8.encode(command.frame.content).length;
-  if (bytes <= maxContentBytes) return command;
-  return usage(`the message is ${bytes} bytes, more than the server takes (${maxContentBytes}): not sent`);
+  if ("content" in command.frame) {
+    const bytes = utf8.encode(command.frame.content).length;
+    if (bytes > limits.maxContentBytes) return usage(`the message is ${bytes} bytes, more than the server takes (${limits.maxContentBytes}): not sent`);
+  }
+  const frameBytes = utf8.encode(JSON.stringify(command.frame)).length + FRAME_OVERHEAD;
+  if (frameBytes > limits.maxPayloadBytes) return usage(`the line is too long to send (${frameBytes} bytes as a frame; the server takes ${limits.maxPayloadBytes}): not sent`);
+  return command;
 }
 
 const utf8 = new TextEncoder();

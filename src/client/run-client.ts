@@ -270,7 +270,7 @@ class ClientSession {
   }
 
   private isQuit(line: string): boolean {
-    return line.trim() === "exit" || parseInput(line, this.state.currentRoom, this.state.maxContentBytes).kind === "quit";
+    return line.trim() === "exit" || parseInput(line, this.state.currentRoom, this.state.limits).kind === "quit";
   }
 
   private handleLine(line: string): void {
@@ -283,7 +283,7 @@ class ClientSession {
   }
 
   private runCommand(line: string): void {
-    const command = parseInput(line, this.state.currentRoom, this.state.maxContentBytes);
+    const command = parseInput(line, this.state.currentRoom, this.state.limits);
     switch (command.kind) {
       case "send": {
         // A message names its room, so a resend after a reconnect cannot land elsewhere.

@@ -1,5 +1,6 @@
 // What the client knows about itself, kept in step with the frames the server sends:
 // its identity, its rooms in join order (the last is current) and names seen so far.
+import type { InputLimits } from "./commands.ts";
 import type { MessageFrame, ServerFrame } from "../protocol.ts";
 
 /** The answer to a /history request: older messages of a room, and whether nothing older exists. */
@@ -14,8 +15,8 @@ export class ClientState {
   rooms: string[] = [];
   /** Every name seen, for tab completion. */
   readonly names = new Set<string>();
-  /** The most bytes of text the server takes in a message (the welcome's limits). */
-  maxContentBytes = Number.POSITIVE_INFINITY;
+  /** What the server takes in a message and in a frame (the welcome's limits). */
+  limits: InputLimits = { maxContentBytes: Number.POSITIVE_INFINITY, maxPayloadBytes: Number.POSITIVE_INFINITY };
   /** Per room, the newest and oldest message ids shown: replays show only what is newer. */
   private readonly newest = new Map<string, number>();
   private readonly oldest = new Map<string, number>();
@@ -181,7 +182,7 @@ export class ClientState {
         const resumed = this.self?.userId === frame.userId;
         const kept = resumed ? this.rooms.filter((r) => frame.rooms.includes(r)) : [];
         this.self = { userId: frame.userId, name: frame.name };
-        this.maxContentBytes = frame.limits.maxContentBytes;
+        this.limits = { maxContentBytes: frame.limits.maxContentBytes, maxPayloadBytes: frame.limits.maxPayloadBytes };
         this.rooms = [...kept, ...frame.rooms.filter((r) => !kept.includes(r))];
         return true;
       }

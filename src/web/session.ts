@@ -253,7 +253,7 @@ export class WebSession {
   }
 
   private run(line: string): void {
-    const command = parseInput(line, this.state.currentRoom, this.state.maxContentBytes);
+    const command = parseInput(line, this.state.currentRoom, this.state.limits);
     const room = this.state.currentRoom;
     switch (command.kind) {
       case "send": {

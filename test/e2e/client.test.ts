@@ -102,6 +102,16 @@ describe("piped stdin", () => {
     expect(output).not.toContain("Connection lost");
   });
 
+  test("a line whose frame would pass the server's frame limit is not sent: a long /msg name, or content the server allows", async () => {
+    const roomy = await startServer(["--max-content", "200000"]);
+    const result = await runCommand([...CLIENT, roomy.url], { stdin: `/msg ${"x".repeat(70_000)} hi\n${"y".repeat(70_000)}\nfine\n` });
+    expect(result.code).toBe(1);
+    const output = result.stdout + result.stderr;
+    expect(output.match(/the line is too long to send \(\d+ bytes as a frame; the server takes 65536\): not sent/g)).toHaveLength(2);
+    expect(result.stdout).toMatch(/\(you\): fine$/m);
+    expect(output).not.toContain("Connection lost");
+  });
+
   test("hostile text from another user is shown escaped, never interpreted", async () => {
     const listener = tracked(Bun.spawn([...CLIENT, server.url], { cwd: ROOT, stdin: "pipe", stdout: "pipe", stderr: "pipe" }));
     const out = new LineCollector(listener.stdout);
