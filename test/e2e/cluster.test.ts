@@ -342,6 +342,32 @@ describe("failures", () => {
     }
   });
 
+  test("a token user's id stays its own name after Redis comes back empty", async () => {
+    const redis = await startRedis(); // no AOF: it comes back with nothing
+    try {
+      const secret = "a-cluster-test-secret-that-is-long-enough-42";
+      const [node] = await startNodes(redis, 1, ["--auth-secret", secret]);
+      const bob = await connect(node!, `?token=${await mintToken(secret, { sub: "bob" })}`);
+      const gina = await connect(node!, `?token=${await mintToken(secret, { sub: "gina" })}`);
+      expect(await who(gina)).toEqual(["bob", "gina"]); // both opens are done
+      await redis.kill();
+      await redis.start();
+      // The node says again who is here (its heartbeat finds its key gone): wait for bob to be listed.
+      for (let i = 0; ; i++) {
+        const status = (await fetch(`http://127.0.0.1:${node!.port}/healthz`)).status;
+        if (status === 200 && (await who(gina, "lobby").catch((): string[] => [])).includes("bob")) break;
+        if (i > 50) throw new Error("the node never said again who is here");
+        await Bun.sleep(200);
+      }
+      send(gina, { type: "nick", name: "bob", ref: "n" });
+      expect(await gina.next((f) => (f.type === "error" || f.type === "ack") && f.ref === "n")).toMatchObject({ type: "error", code: "name_taken" });
+      bob.close();
+    } finally {
+      await cleanup();
+      await redis.stop();
+    }
+  });
+
   test("a user who left while Redis was away is gone from who once it is back, with a leave notice", async () => {
     const redis = await startRedis({ appendonly: true });
     try {

@@ -7,11 +7,11 @@ import type { Backend } from "../chat-server.ts";
 import type { ChatSocket } from "../connection.ts";
 import { createRedisHistory } from "../history/redis.ts";
 import type { Logger } from "../log.ts";
-import type { LocalRoomRegistry } from "../rooms.ts";
+import { isGeneratedId, type LocalRoomRegistry } from "../rooms.ts";
 import { createClusterFanout, type ClusterFanout } from "./cluster-fanout.ts";
 import { createClusterRooms } from "./cluster-rooms.ts";
 import { RedisLink } from "./redis-link.ts";
-import { BUS_CHANNEL, HEARTBEAT, PRESENCE_JOIN, PRUNE_NODE, REAP, RENAME, USER_CLAIM } from "./scripts.ts";
+import { BUS_CHANNEL, CLAIM_OWN_NAME, HEARTBEAT, PRESENCE_JOIN, PRUNE_NODE, REAP, RENAME, USER_CLAIM } from "./scripts.ts";
 
 export interface ClusterOptions {
   /** redis:// or rediss:// URL of the Redis every node shares. */
@@ -63,6 +63,8 @@ export async function openCluster(options: ClusterOptions): Promise<Cluster> {
         for (const user of users) {
           sent.push(link.script(USER_CLAIM, [user.userId, user.session, node, user.connections.length > 0 ? 1 : 0]));
           if (user.name !== user.userId) sent.push(link.script(RENAME, [user.userId, user.name, user.name.toLowerCase()]));
+          // A token user's id is its name entry while it is here, renamed or not (after the name, which may be it).
+          if (!isGeneratedId(user.userId)) sent.push(link.script(CLAIM_OWN_NAME, [user.userId, user.userId.toLowerCase(), "keep"]));
         }
         for (const [room, userId] of presence) sent.push(link.script(PRESENCE_JOIN, [room, userId, node]));
         const keep = [users.length, ...users.map((u) => u.userId), ...presence.flat()];

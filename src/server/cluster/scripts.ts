@@ -194,7 +194,8 @@ return 1
 `;
 
 /**
- * ARGV: userId, its lower-cased id. The id is the user's name entry from now on (see
+ * ARGV: userId, its lower-cased id, and "keep" to take the name only if nobody has it
+ * (a node saying again who is here). The id is the user's name entry from now on (see
  * RoomRegistry.claimOwnName). A user who had taken that name is renamed to its own id:
  * answers { its userId, its old name }, or nil when nobody was renamed.
  */
@@ -204,7 +205,7 @@ local holder = redis.call("HGET", "chat:names", key)
 local other
 if holder and holder ~= user and redis.call("EXISTS", "chat:user:" .. holder) == 1 then other = holder end
 -- Two ids differing only in case: the first one here keeps the name.
-if other and redis.call("HGET", "chat:user:" .. other, "i") == key then return false end
+if other and (ARGV[3] == "keep" or redis.call("HGET", "chat:user:" .. other, "i") == key) then return false end
 redis.call("HSET", "chat:names", key, user)
 redis.call("HSET", "chat:user:" .. user, "i", key)
 if not other then return false end
