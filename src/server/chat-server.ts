@@ -187,6 +187,8 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
     graceMs: options.graceMs,
     bootTime,
     away: new Map(),
+    departures: new Map(),
+    heartbeatMs: options.heartbeatSeconds * 1000,
     savedSessions: new Set(),
     directsSent: options.backend?.directsSent ?? new RecentKeys(DIRECTS_REMEMBERED),
     fanout,

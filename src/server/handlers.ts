@@ -43,6 +43,10 @@ export interface ChatContext {
   readonly bootTime: number;
   /** Users in their grace period: the rooms to restore and the timer that ends it. */
   readonly away: Map<string, { rooms: readonly string[]; timer: ReturnType<typeof setTimeout> }>;
+  /** How a live user's connections closed so far, for when its last one closes (lifecycle.ts `holdsAfter`). */
+  readonly departures: Map<string, { goodbyeAt?: number; dropAt?: number }>;
+  /** The heartbeat's interval: a peer that missed two pings is closed. */
+  readonly heartbeatMs: number;
   /**
    * Users (by userId) whose session is written to the store, kept up to date as rooms
    * and names change. Not by session: a user's session string is built on each read.

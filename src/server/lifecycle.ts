@@ -154,11 +154,11 @@ export function* handleClose(ctx: ChatContext, ws: ChatSocket, code: number, rea
   if (code === 1006 && reason === "Received too big message") ctx.metrics.oversizeCloses++;
   if (user === PENDING_USER) return;
   const last = user.connections.length === 1;
-  // The last connection of a user is held open in its rooms for the grace period,
-  // unless the client said goodbye (1000: the CLI's exit, the page's "Leave the chat"):
-  // a user who quit is gone at once, name and all. A dropped connection, a closed or
-  // reloaded tab (1001) and the server's own closes are held.
-  const hold = last && ctx.graceMs > 0 && !(code === CloseCode.normal && cause === undefined);
+  // A goodbye: the client closed with 1000 (the CLI's exit, the page's "Leave the chat").
+  const goodbye = code === CloseCode.normal && cause === undefined;
+  const hold = last && ctx.graceMs > 0 && holdsAfter(ctx, user.userId, goodbye, cause);
+  if (!last) ctx.departures.set(user.userId, { ...ctx.departures.get(user.userId), [goodbye ? "goodbyeAt" : "dropAt"]: Date.now() });
+  else ctx.departures.delete(user.userId);
   ctx.fanout.disconnect(ws);
   ctx.rooms.detach(user, ws);
   if (last && hold) {
@@ -175,6 +175,23 @@ export function* handleClose(ctx: ChatContext, ws: ChatSocket, code: number, rea
     }
   }
   if (last && !hold) yield* forgetUser(ctx, user);
+}
+
+/**
+ * Whether a user whose last connection closes now is held in its rooms for the grace
+ * period. Drops are held (a closed or reloaded tab, 1001, and the server's own closes
+ * too); a user who said goodbye is gone at once, name and all. Two exceptions, for a
+ * user whose other connections closed before this one: a goodbye is held when another
+ * connection dropped within the grace period (that client may be coming back), and a
+ * connection the heartbeat found dead is not held when the user said goodbye since it
+ * last answered (the client quit through its new connection, the old one was stale).
+ */
+function holdsAfter(ctx: ChatContext, userId: string, goodbye: boolean, cause: ChatSocket["data"]["closing"]): boolean {
+  const before = ctx.departures.get(userId);
+  const now = Date.now();
+  if (goodbye) return before?.dropAt !== undefined && now - before.dropAt < ctx.graceMs;
+  // The heartbeat closes a peer one to two intervals after it last answered; a third for timers running late.
+  return !(cause === "heartbeat" && before?.goodbyeAt !== undefined && now - before.goodbyeAt < 3 * ctx.heartbeatMs);
 }
 
 function endGrace(ctx: ChatContext, user: User, rooms: readonly string[]): void {
@@ -196,6 +213,7 @@ function* expire(ctx: ChatContext, user: User, rooms: readonly string[]): Steps<
 
 function* forgetUser(ctx: ChatContext, user: User): Steps<void> {
   ctx.savedSessions.delete(user.userId);
+  ctx.departures.delete(user.userId);
   // Only a user gone from every node loses its session; on a cluster another node may still have it.
   if (yield* wait(ctx.rooms.forget(user))) yield* wait(ctx.history.deleteSession(user.session));
 }

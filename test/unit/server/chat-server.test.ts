@@ -285,3 +285,48 @@ describe("names of token users", () => {
     expect(await names(bob)).toEqual(["bob", "mallory"]);
   });
 });
+
+describe("a goodbye (close 1000) and a user's other connections", () => {
+  const url = () => `ws://127.0.0.1:${server!.port}`;
+  const welcomeOf = async (query: string) => {
+    const client = await TestClient.connect(`${url()}/${query}`);
+    return { client, welcome: await client.welcome() };
+  };
+
+  test("a goodbye is held when another connection of the user dropped just before: that client may come back", async () => {
+    server = createChatServer({ port: 0, host: "127.0.0.1", shutdownLingerMs: 0, rate: 0, graceMs: 30_000 });
+    const first = await welcomeOf("?name=rita");
+    const session = encodeURIComponent(first.welcome.session);
+    // The same user on a peer whose network dies (no close frame), and on a tab that says goodbye.
+    const dropped = await rawWebSocketPeer(server.port, `/?session=${session}`);
+    const tab = await welcomeOf(`?session=${session}`);
+    first.client.ws.close(1000);
+    await first.client.closed;
+    dropped.destroy();
+    await Bun.sleep(50);
+    tab.client.ws.close(1000);
+    await tab.client.closed;
+    await Bun.sleep(50);
+    const back = await welcomeOf(`?session=${session}`);
+    expect([back.welcome.userId, back.welcome.content]).toEqual([first.welcome.userId, "Welcome back, rita! You are in #lobby."]);
+  });
+
+  test("a connection the heartbeat finds dead after its user said goodbye elsewhere is not held: the name is free", async () => {
+    server = createChatServer({ port: 0, host: "127.0.0.1", shutdownLingerMs: 0, rate: 0, graceMs: 30_000, heartbeatSeconds: 0.2 });
+    const first = await welcomeOf("?name=alice");
+    // The client's network died without a word: its connection never answers a ping again.
+    const stale = await rawWebSocketPeer(server.port, `/?session=${encodeURIComponent(first.welcome.session)}`);
+    first.client.ws.close(1000);
+    await first.client.closed;
+    // The client came back on a new connection (the stale one still open here), then quit.
+    const again = await welcomeOf(`?session=${encodeURIComponent(first.welcome.session)}`);
+    again.client.ws.close(1000);
+    await again.client.closed;
+    for (let i = 0; i < 50 && server.metrics.heartbeatCloses === 0; i++) await Bun.sleep(20);
+    expect(server.metrics.heartbeatCloses).toBe(1);
+    await Bun.sleep(20);
+    const taken = await welcomeOf("?name=alice");
+    expect(taken.welcome.name).toBe("alice");
+    stale.destroy();
+  });
+});
