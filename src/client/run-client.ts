@@ -172,7 +172,8 @@ class ClientSession {
     if (frame.type === "error" && frame.ref !== undefined && !retried) this.refused++;
     if (retried) this.status(`The server asked to slow down (${frame.code}); sending again shortly`);
     else this.show(frame, raw);
-    const rejoined = (frame.type === "ack" || frame.type === "error") && frame.ref !== undefined ? this.rejoins.get(frame.ref) : undefined;
+    // A re-join refused for now is sent again: its replay goes on until the final answer.
+    const rejoined = (frame.type === "ack" || frame.type === "error") && frame.ref !== undefined && !retried ? this.rejoins.get(frame.ref) : undefined;
     if (rejoined !== undefined) {
       this.rejoins.delete((frame as { ref: string }).ref);
       this.showHeld(this.state.endReplay(rejoined));

@@ -158,7 +158,8 @@ export class WebSession {
     if (retried) this.events.onLocal(`The server asked to slow down (${frame.code}); sending again shortly`, false);
     else this.show(frame);
     const ref = (frame.type === "ack" || frame.type === "error") && frame.ref !== undefined ? frame.ref : undefined;
-    const rejoined = ref === undefined ? undefined : this.rejoins.get(ref);
+    // A re-join refused for now is sent again: its replay goes on until the final answer.
+    const rejoined = ref === undefined || retried ? undefined : this.rejoins.get(ref);
     if (rejoined !== undefined) {
       this.rejoins.delete(ref!);
       this.events.onMessages(this.state.endReplay(rejoined), false);
