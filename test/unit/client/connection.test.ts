@@ -74,9 +74,9 @@ test("a server that accepts the upgrade and closes at once is retried with growi
   expect(attempts).toEqual([1, 2, 3]);
 });
 
-test("frames leave at the server's pace, and one refused for now goes again before the ones behind it", async () => {
+/** A server that answers each message with an error `answer(content)` names (an ack when none), recording what it receives in order. */
+function scriptedServer(answer: (content: string) => string | undefined) {
   const received: string[] = [];
-  let refusedOnce = false;
   const server = Bun.serve({
     port: 0,
     hostname: "127.0.0.1",
@@ -85,67 +85,55 @@ test("frames leave at the server's pace, and one refused for now goes again befo
       message(ws, text) {
         const frame = JSON.parse(String(text)) as { content: string; ref: string };
         received.push(frame.content);
-        if (frame.content === "m2" && !refusedOnce) {
-          refusedOnce = true;
-          ws.send(JSON.stringify({ type: "error", code: "rate_limited", content: "slow down", ref: frame.ref, timestamp: new Date().toISOString() }));
-        } else {
-          ws.send(JSON.stringify({ type: "ack", ref: frame.ref, timestamp: new Date().toISOString() }));
-        }
+        const code = answer(frame.content);
+        const reply = code === undefined ? { type: "ack", ref: frame.ref } : { type: "error", code, content: "not now", ref: frame.ref };
+        ws.send(JSON.stringify({ ...reply, timestamp: new Date().toISOString() }));
       },
     },
   });
+  return { server, received };
+}
+
+/** Sends the messages on a new connection (at `pace`, a rate and a burst, if given) and resolves once every one is acked. */
+async function sendUntilAcked(port: number, contents: string[], pace: [number, number] | undefined, retryRefusedMs: number): Promise<void> {
   let acks = 0;
   let allAcked!: () => void;
   const done = new Promise<void>((resolve) => (allAcked = resolve));
-  const connection = new ChatConnection(() => `ws://127.0.0.1:${server.port}`, {
+  const connection = new ChatConnection(() => `ws://127.0.0.1:${port}`, {
     ...quiet,
     onOpen() {
-      // 10 frames a second, one at a time: the refusal of m2 comes back before m3 leaves.
-      connection.setRateLimit(10, 3);
-      for (let i = 1; i <= 4; i++) connection.send({ type: "message", content: `m${i}` });
+      if (pace !== undefined) connection.setRateLimit(...pace);
+      for (const content of contents) connection.send({ type: "message", content });
     },
     onFrame(frame) {
-      if (frame.type === "ack" && ++acks === 4) allAcked();
+      if (frame.type === "ack" && ++acks === contents.length) allAcked();
     },
-  }, { retryRefusedMs: 50 });
+  }, { retryRefusedMs });
   await done;
   await connection.close();
+}
+
+test("frames leave at the server's pace, and one refused for now goes again before the ones behind it", async () => {
+  let refusedOnce = false;
+  const { server, received } = scriptedServer((content) => {
+    if (content !== "m2" || refusedOnce) return undefined;
+    refusedOnce = true;
+    return "rate_limited";
+  });
+  // 10 frames a second, one at a time: the refusal of m2 comes back before m3 leaves.
+  await sendUntilAcked(server.port!, ["m1", "m2", "m3", "m4"], [10, 3], 50);
   server.stop(true);
   expect(received).toEqual(["m1", "m2", "m2", "m3", "m4"]);
 });
 
 test("frames refused in a row (a batch, while the server's store is away) go again in their own order", async () => {
-  const received: string[] = [];
   const refused = new Set<string>();
-  const server = Bun.serve({
-    port: 0,
-    hostname: "127.0.0.1",
-    fetch: (req, srv) => (srv.upgrade(req) ? undefined : new Response("no", { status: 400 })),
-    websocket: {
-      message(ws, text) {
-        const frame = JSON.parse(String(text)) as { content: string; ref: string };
-        received.push(frame.content);
-        const first = !refused.has(frame.content);
-        refused.add(frame.content);
-        const answer = first ? { type: "error", code: "unavailable", content: "store away", ref: frame.ref } : { type: "ack", ref: frame.ref };
-        ws.send(JSON.stringify({ ...answer, timestamp: new Date().toISOString() }));
-      },
-    },
+  const { server, received } = scriptedServer((content) => {
+    if (refused.has(content)) return undefined;
+    refused.add(content);
+    return "unavailable";
   });
-  let acks = 0;
-  let allAcked!: () => void;
-  const done = new Promise<void>((resolve) => (allAcked = resolve));
-  const connection = new ChatConnection(() => `ws://127.0.0.1:${server.port}`, {
-    ...quiet,
-    onOpen() {
-      for (const content of ["one", "two", "three"]) connection.send({ type: "message", content });
-    },
-    onFrame(frame) {
-      if (frame.type === "ack" && ++acks === 3) allAcked();
-    },
-  }, { retryRefusedMs: 30 });
-  await done;
-  await connection.close();
+  await sendUntilAcked(server.port!, ["one", "two", "three"], undefined, 30);
   server.stop(true);
   expect(received).toEqual(["one", "two", "three", "one", "two", "three"]);
 });
