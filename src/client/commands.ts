@@ -54,7 +54,7 @@ export interface InputLimits {
   maxPayloadBytes: number;
 }
 
-const NO_LIMITS: InputLimits = { maxContentBytes: Number.POSITIVE_INFINITY, maxPayloadBytes: Number.POSITIVE_INFINITY };
+export const NO_LIMITS: InputLimits = { maxContentBytes: Number.POSITIVE_INFINITY, maxPayloadBytes: Number.POSITIVE_INFINITY };
 /** Room for what the connection adds to a frame: its ref, and a room. */
 const FRAME_OVERHEAD = 160;
 

@@ -1,6 +1,6 @@
 // What the client knows about itself, kept in step with the frames the server sends:
 // its identity, its rooms in join order (the last is current) and names seen so far.
-import type { InputLimits } from "./commands.ts";
+import { NO_LIMITS, type InputLimits } from "./commands.ts";
 import type { MessageFrame, ServerFrame } from "../protocol.ts";
 
 /** The answer to a /history request: older messages of a room, and whether nothing older exists. */
@@ -16,7 +16,7 @@ export class ClientState {
   /** Every name seen, for tab completion. */
   readonly names = new Set<string>();
   /** What the server takes in a message and in a frame (the welcome's limits). */
-  limits: InputLimits = { maxContentBytes: Number.POSITIVE_INFINITY, maxPayloadBytes: Number.POSITIVE_INFINITY };
+  limits: InputLimits = NO_LIMITS;
   /** Per room, the newest and oldest message ids shown: replays show only what is newer. */
   private readonly newest = new Map<string, number>();
   private readonly oldest = new Map<string, number>();
