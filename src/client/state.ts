@@ -31,6 +31,12 @@ export class ClientState {
    * re-join is answered, then shown merged in id order.
    */
   private readonly replaying = new Map<string, MessageFrame[]>();
+  /**
+   * Rooms where a re-join did not replay everything missed (more than a join replays):
+   * /history pages down through that stretch first. `shown` is the range of ids shown
+   * before the drop, which a page reaching into it does not show again.
+   */
+  private readonly holes = new Map<string, { shown: [oldest: number, newest: number] }>();
 
   get currentRoom(): string | undefined {
     return this.rooms.at(-1);
@@ -89,7 +95,15 @@ export class ClientState {
       const messages = [...byId.values()].sort((a, b) => a.id - b.id);
       const first = messages[0];
       if (first !== undefined && first.id < (this.oldest.get(room) ?? Number.MAX_SAFE_INTEGER)) this.oldest.set(room, first.id);
-      return { room, messages, complete: page.complete };
+      const hole = this.holes.get(room);
+      if (hole === undefined) return { room, messages, complete: page.complete };
+      // Paging down a stretch a re-join left out: what was shown before the drop is not shown again.
+      const [shownOldest, shownNewest] = hole.shown;
+      if (first === undefined || first.id <= shownNewest) {
+        this.holes.delete(room);
+        this.oldest.set(room, Math.min(first?.id ?? shownOldest, shownOldest));
+      }
+      return { room, messages: messages.filter((m) => m.id > shownNewest || m.id < shownOldest), complete: page.complete };
     }
     return undefined;
   }
@@ -152,11 +166,15 @@ export class ClientState {
     const held = this.replaying.get(room) ?? [];
     this.replaying.delete(room);
     const shownBefore = this.newest.get(room);
+    const oldestBefore = this.oldest.get(room);
     const fresh = held.sort((a, b) => a.id - b.id).filter((m) => this.isNew(m));
     // More was missed than a join replays (its newest 1,000): paging back with /history
     // starts at the replay, through the messages it left out.
     const first = fresh[0];
-    if (shownBefore !== undefined && first !== undefined && first.id > shownBefore + 1) this.oldest.set(room, first.id);
+    if (shownBefore !== undefined && first !== undefined && first.id > shownBefore + 1) {
+      this.oldest.set(room, first.id);
+      this.holes.set(room, { shown: [oldestBefore ?? shownBefore, shownBefore] });
+    }
     return fresh;
   }
 

@@ -148,6 +148,28 @@ describe("showing each message once", () => {
     expect(idsOf(state.toShow(history([7, 8])))).toEqual([8]);
   });
 
+  test("after a re-join that left out part of what was missed, /history pages through that part, then on below what was shown before", () => {
+    const state = new ClientState();
+    const ids = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+    state.toShow(history(ids(901, 971))); // shown before the drop
+    state.startReplay("lobby");
+    state.toShow(history(ids(1501, 2500))); // the newest 1,000 of what was missed
+    expect(idsOf(state.endReplay("lobby"))).toEqual(ids(1501, 2500));
+    expect(state.oldestSeen("lobby")).toBe(1501);
+    state.requestOlder("lobby", "h1", 1501);
+    state.toShow(history(ids(1001, 1500)));
+    expect(idsOf(state.endOlder("h1")!.messages)).toEqual(ids(1001, 1500));
+    // Down through the rest of the hole and into what was shown before: that is not shown again.
+    state.requestOlder("lobby", "h2", 1001);
+    state.toShow(history(ids(951, 1000)));
+    expect(idsOf(state.endOlder("h2")!.messages)).toEqual(ids(972, 1000));
+    // Then on below the oldest shown before the drop.
+    expect(state.oldestSeen("lobby")).toBe(901);
+    state.requestOlder("lobby", "h3", 901);
+    state.toShow(history(ids(851, 900)));
+    expect(idsOf(state.endOlder("h3")!.messages)).toEqual(ids(851, 900));
+  });
+
   test("a page the server sends in several frames is shown whole, in id order", () => {
     const state = new ClientState();
     state.toShow(history([1100, 1101]));
