@@ -40,8 +40,9 @@ export function* handleOpen(ctx: ChatContext, ws: ChatSocket): Steps<void> {
     if (resumed === undefined && wanted !== undefined) yield* changeName(ctx, ws, wanted, undefined, false);
     rooms = [requestedRoom(ctx, ws, asked?.room)];
   }
-  // On a cluster another node may resume this user at any moment: its session must be there.
-  if (ctx.history.shared && !ctx.savedSessions.has(user.userId)) persistSession(ctx, user, rooms);
+  // On a cluster another node may resume this user at any moment: its session is
+  // stored before the welcome, so a client that takes it to another node at once finds it.
+  if (ctx.history.shared && !ctx.savedSessions.has(user.userId)) yield* wait(persistSession(ctx, user, rooms));
 
   sendFrame(ws, {
     type: "system",

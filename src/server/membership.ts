@@ -13,7 +13,7 @@ import {
   type SystemFrame,
 } from "../protocol.ts";
 import { currentRoom, isClosing, sendError, sendFrame, sendText, withoutRoom, withRoom, type ChatSocket } from "./connection.ts";
-import { wait, type Steps } from "./awaitable.ts";
+import { wait, type Awaitable, type Steps } from "./awaitable.ts";
 import type { ChatContext } from "./handlers.ts";
 import type { StoredMessage } from "./history/store.ts";
 import type { UserRecord } from "./rooms.ts";
@@ -220,12 +220,13 @@ export function* announces(ctx: ChatContext, room: string, gone: 0 | 1): Steps<b
 }
 
 /** Stores the session so the user can come back after a restart of this process (or on another node). */
-export function persistSession(ctx: ChatContext, user: UserRecord<ChatSocket>, rooms: readonly string[]): void {
+/** Stores a user's session; a shared store answers later, with the promise to wait for (it never rejects: a failure is logged). */
+export function persistSession(ctx: ChatContext, user: UserRecord<ChatSocket>, rooms: readonly string[]): Awaitable<void> {
   const failed = (error: unknown) => ctx.log.error("session_store_failed", { message: String(error) });
   try {
     const saved = ctx.history.saveSession({ session: user.session, userId: user.userId, name: user.name, rooms: [...rooms], savedAt: Date.now() });
-    if (saved instanceof Promise) saved.catch(failed);
     ctx.savedSessions.add(user.userId);
+    if (saved instanceof Promise) return saved.catch(failed);
   } catch (error) {
     failed(error);
   }
