@@ -42,7 +42,8 @@ const MAX_REF_LENGTH = 64;
 export const MAX_HISTORY_LIMIT = 500;
 export const DEFAULT_HISTORY_LIMIT = 50;
 const NAME_PATTERN = /^[A-Za-z0-9_.-]{1,32}$/;
-const RESERVED_NAME_PREFIX = /^user-/i;
+/** Names that start like a generated id (`User-XXXXX`) are reserved for ids. */
+export const RESERVED_NAME_PREFIX = /^user-/i;
 const ROOM_PATTERN = /^[a-z0-9_-]{1,64}$/;
 
 // ---------------------------------------------------------------- client → server

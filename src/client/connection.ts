@@ -184,9 +184,11 @@ export class ChatConnection {
    */
   private retryLater(ref: string): void {
     if (!this.queue.includes(ref)) {
-      const order = [...this.pending.keys()];
-      const rank = order.indexOf(ref);
-      const at = this.queue.findIndex((queued) => order.indexOf(queued) > rank);
+      // By rank in send order, in one pass: a piped file can have thousands pending.
+      const rank = new Map<string, number>();
+      for (const pending of this.pending.keys()) rank.set(pending, rank.size);
+      const mine = rank.get(ref)!;
+      const at = this.queue.findIndex((queued) => rank.get(queued)! > mine);
       this.queue.splice(at < 0 ? this.queue.length : at, 0, ref);
     }
     this.holdUntil = Date.now() + (this.options.retryRefusedMs ?? 1000);

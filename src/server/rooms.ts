@@ -2,7 +2,7 @@
 // The shape follows socket.io's in-memory adapter: maps (room → members, user →
 // connections) behind methods, so a distributed implementation can take its place
 // without touching the handlers.
-import type { PresenceUser } from "../protocol.ts";
+import { RESERVED_NAME_PREFIX, type PresenceUser } from "../protocol.ts";
 import type { Awaitable } from "./awaitable.ts";
 
 export type NameClaim = "ok" | "taken";
@@ -15,7 +15,7 @@ export interface Evicted<M> {
 
 /** Generated ids (`User-XXXXX`): no name can be one (protocol.ts reserves the prefix), so they need no name entry. */
 export function isGeneratedId(userId: string): boolean {
-  return /^user-/i.test(userId);
+  return RESERVED_NAME_PREFIX.test(userId);
 }
 
 export interface UserRecord<M> {
