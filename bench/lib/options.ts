@@ -10,8 +10,8 @@ export class UsageError extends Error {
 export const SCENARIO_NAMES = ["throughput", "latency", "idle", "large-room", "many-rooms", "flood", "cluster"] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
-/** The built-in servers, in the order their ratio columns appear; ours-memory is opt-in. */
-export const SERVER_NAMES = ["ours", "ceiling", "original", "ours-memory"] as const;
+/** The built-in servers, in the order their ratio columns appear; ours-memory and envelope are opt-in. */
+export const SERVER_NAMES = ["ours", "ceiling", "original", "ours-memory", "envelope"] as const;
 export type ServerName = (typeof SERVER_NAMES)[number];
 export const DEFAULT_SERVERS: ServerName[] = ["ours", "ceiling", "original"];
 
@@ -97,7 +97,7 @@ export const benchOptions = {
     parse: listOf(SCENARIO_NAMES, "all"), help: `${SCENARIO_NAMES.join("|")}|all, or a comma-separated list (default: all)` }),
   servers: spec<ServerName[]>({ kind: "string", default: [...DEFAULT_SERVERS], arg: "NAMES",
     parse: listOf(SERVER_NAMES),
-    help: `which servers to measure, comma-separated, of ${SERVER_NAMES.join(", ")} (default: ${DEFAULT_SERVERS.join(",")}); ours runs on a fresh temporary --db file each start, ours-memory on --db :memory:` }),
+    help: `which servers to measure, comma-separated, of ${SERVER_NAMES.join(", ")} (default: ${DEFAULT_SERVERS.join(",")}); ours runs on a fresh temporary --db file each start, ours-memory on --db :memory:, envelope is the ceiling sending the protocol's message frame` }),
   compare: spec<CompareServer[]>({ kind: "string", multiple: true, default: [], arg: "NAME=CMD", parse: compareServer,
     help: "also measure the server CMD starts, as NAME (repeatable); like --server-cmd, CMD must print the listening line (give it --port 0)" }),
   repeat: spec({ kind: "string", default: 1, arg: "N", parse: wholeNumber(1, 100),
@@ -212,7 +212,8 @@ export function helpText(): string {
     "",
     "Drives broadcast chat servers over loopback and compares ours with two baselines",
     "measured in the same run: the ceiling (minimal Bun pub/sub) and the original (Node + ws);",
-    "ours-memory (ours without persistence) and --compare servers are opt-in. The table has",
+    "ours-memory (ours without persistence), envelope (the ceiling wrapping each text in the",
+    "protocol's message frame: what the frame alone costs) and --compare servers are opt-in. The table has",
     "a column ours/X for every other server. On a noisy machine use --repeat 3 or more.",
     "",
     "The cluster scenario ignores --servers: it measures ours on a private redis-server",

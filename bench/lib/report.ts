@@ -72,7 +72,7 @@ export interface RunReport {
 }
 
 /** Ratio columns come in this order, then any other server (--compare) in run order. */
-const RATIO_ORDER = ["ceiling", "original", "ours-memory"];
+const RATIO_ORDER = ["ceiling", "original", "ours-memory", "envelope"];
 
 /** Median of the values; the mean of the middle two for an even count; null for none. */
 export function median(values: number[]): number | null {

@@ -26,7 +26,7 @@ export const FRESH_DB_COUNTER = "<n>";
 let freshDbStarts = 0;
 
 export interface ServerSpec {
-  /** Column name in the report: ours, ceiling, original, ours-memory or a --compare name. */
+  /** Column name in the report: ours, ceiling, original, ours-memory, envelope or a --compare name. */
   name: string;
   /** Executable and arguments, run directly (no shell) so the pid we get is the server. */
   argv: string[];

@@ -1,5 +1,5 @@
 // The servers a run compares: ours (or any --server-cmd), the ceiling, the original,
-// ours-memory and any --compare servers, each as a command run directly so the pid
+// ours-memory, envelope and any --compare servers, each as a command run directly so the pid
 // we measure is the server's.
 import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -113,6 +113,8 @@ function serverSpec(name: ServerName, options: BenchOptions): ServerSpec {
     }
     case "ceiling":
       return { name, argv: [process.execPath, `${ROOT}bench/servers/ceiling.ts`, "--port", "0"], hasRooms: true };
+    case "envelope":
+      return { name, argv: [process.execPath, `${ROOT}bench/servers/ceiling.ts`, "--port", "0", "--envelope"], hasRooms: true };
     case "original":
       // The original has no rooms: many-rooms would only measure one 5,000-client room again.
       return { name, argv: ["node", `${ROOT}bench/servers/original.mjs`, "--port", "0"], hasRooms: false };

@@ -2,7 +2,13 @@
 // frame published raw to it (sender included, as ours does), no parsing, no envelope,
 // no presence. Whatever ours costs on top of this is the price of its features.
 //
-//   bun bench/servers/ceiling.ts --port 0 [--host 127.0.0.1]
+// With --envelope it is the protocol's floor instead: the same server, but each text
+// goes out wrapped in the message frame PROTOCOL.md asks for (per-room id, userId,
+// name, content, timestamp), as ours sends it, byte for byte in shape and size. It
+// validates nothing, stores nothing and limits nothing: what it loses against the
+// ceiling is what the frame alone costs, which no protocol-conforming server avoids.
+//
+//   bun bench/servers/ceiling.ts --port 0 [--host 127.0.0.1] [--envelope]
 import { parseArgs } from "node:util";
 
 const DEFAULT_ROOM = "lobby";
@@ -10,12 +16,24 @@ const ROOM_PATTERN = /^[a-z0-9_-]{1,64}$/;
 
 interface SocketData {
   room: string;
+  /** The userId (and default name) the envelope names; unused by the raw ceiling. */
+  userId: string;
 }
 
-function readFlags(argv: string[]): { port: number; host: string } {
+interface Flags {
+  port: number;
+  host: string;
+  envelope: boolean;
+}
+
+function readFlags(argv: string[]): Flags {
   const { values } = parseArgs({
     args: argv,
-    options: { port: { type: "string", default: "0" }, host: { type: "string", default: "127.0.0.1" } },
+    options: {
+      port: { type: "string", default: "0" },
+      host: { type: "string", default: "127.0.0.1" },
+      envelope: { type: "boolean", default: false },
+    },
     strict: true,
   });
   const port = Number(values.port);
@@ -23,10 +41,39 @@ function readFlags(argv: string[]): { port: number; host: string } {
     console.error(`--port must be a whole number from 0 to 65535 (got '${values.port}')`);
     process.exit(2);
   }
-  return { port, host: values.host };
+  return { port, host: values.host, envelope: values.envelope };
 }
 
-const { port, host } = readFlags(process.argv.slice(2));
+const { port, host, envelope } = readFlags(process.argv.slice(2));
+
+let connections = 0;
+
+/** User-XXXXX as ours names users: the same length, unique within this process. */
+function nextUserId(): string {
+  connections++;
+  return `User-${connections.toString(36).padStart(5, "0")}`;
+}
+
+const lastIds = new Map<string, number>();
+let stampMs = -1;
+let stamp = "";
+
+/** ISO 8601 with milliseconds, formatted once per millisecond as ours does. */
+function timestamp(): string {
+  const ms = Date.now();
+  if (ms !== stampMs) {
+    stampMs = ms;
+    stamp = new Date(ms).toISOString();
+  }
+  return stamp;
+}
+
+/** The message frame ours publishes for a plain-text line, in the same field order. */
+function messageFrame(room: string, userId: string, text: string): string {
+  const id = (lastIds.get(room) ?? 0) + 1;
+  lastIds.set(room, id);
+  return `{"type":"message","id":${id},"room":"${room}","userId":"${userId}","name":"${userId}","content":${JSON.stringify(text)},"timestamp":"${timestamp()}"}`;
+}
 
 const server = Bun.serve<SocketData>({
   port,
@@ -35,7 +82,7 @@ const server = Bun.serve<SocketData>({
     // Honour ?room= like ours will, so the many-rooms scenario is comparable.
     const room = new URL(request.url).searchParams.get("room") ?? DEFAULT_ROOM;
     if (!ROOM_PATTERN.test(room)) return new Response("bad room", { status: 400 });
-    if (srv.upgrade(request, { data: { room } })) return undefined;
+    if (srv.upgrade(request, { data: { room, userId: envelope ? nextUserId() : "" } })) return undefined;
     return new Response("WebSocket only", { status: 426 });
   },
   websocket: {
@@ -44,7 +91,8 @@ const server = Bun.serve<SocketData>({
     },
     message(ws, message) {
       // server.publish (not ws.publish) so the sender gets its own copy, like ours.
-      server.publish(ws.data.room, message);
+      if (!envelope) server.publish(ws.data.room, message);
+      else server.publish(ws.data.room, messageFrame(ws.data.room, ws.data.userId, String(message)));
     },
   },
 });
