@@ -262,3 +262,62 @@ test("more missed than a join replays: the gap says the rest are stored, and /hi
   expect(await client.proc.exited).toBe(0);
   writer.close();
 });
+
+test("the CLI: a re-join refused for now keeps its replay open, so a live message before its answer is printed after the replay", async () => {
+  // A scripted server (the page's twin of this test is test/unit/web/session-rejoin.test.ts):
+  // the first connection drops after its history; the re-join is refused once with a live
+  // message right behind the refusal, and answered on the retry.
+  const T = "2026-01-01T00:00:00.000Z";
+  const message = (id: number): MessageFrame => ({ type: "message", id, room: "lobby", userId: "User-b0001", name: "ben", content: `m${id}`, timestamp: T });
+  let connections = 0;
+  const joins: Array<number | undefined> = [];
+  const server = Bun.serve({
+    port: 0,
+    hostname: "127.0.0.1",
+    fetch: (req, srv) => (srv.upgrade(req) ? undefined : new Response("no", { status: 400 })),
+    websocket: {
+      open(ws) {
+        connections++;
+        const limits = { maxContentBytes: 4096, maxPayloadBytes: 65536, maxRoomsPerConnection: 100, rate: 0, burst: 40 };
+        ws.send(JSON.stringify({ type: "system", event: "welcome", content: "hi", userId: "User-a0001", name: "ann", rooms: ["lobby"], session: "User-a0001.s", limits, timestamp: T }));
+        if (connections === 1) {
+          ws.send(JSON.stringify({ type: "history", room: "lobby", messages: [message(1)], complete: true, timestamp: T }));
+          setTimeout(() => ws.terminate(), 100);
+        }
+      },
+      message(ws, text) {
+        const frame = JSON.parse(String(text)) as { type: string; ref: string; since?: number };
+        if (frame.type !== "join") return void ws.send(JSON.stringify({ type: "ack", ref: frame.ref, timestamp: T }));
+        joins.push(frame.since);
+        if (joins.length === 1) {
+          ws.send(JSON.stringify({ type: "error", code: "rate_limited", content: "slow down", ref: frame.ref, timestamp: T }));
+          ws.send(JSON.stringify(message(5)));
+          return;
+        }
+        ws.send(JSON.stringify({ type: "history", room: "lobby", messages: [message(2), message(3), message(4)], complete: false, timestamp: T }));
+        ws.send(JSON.stringify({ type: "ack", ref: frame.ref, room: "lobby", timestamp: T }));
+      },
+    },
+  });
+  try {
+    const proc = tracked(Bun.spawn(["bun", "src/client.ts", `ws://127.0.0.1:${server.port}`, "--json"], { cwd: ROOT, stdin: "pipe", stdout: "pipe", stderr: "pipe" }));
+    const out = new LineCollector(proc.stdout);
+    const err = new LineCollector(proc.stderr);
+    await err.waitFor("Reconnected to WebSocket server", 10_000);
+    // m5 is printed last when the fix holds; without it, first (and the replay is lost).
+    await out.waitFor('"content":"m5"', 10_000);
+    await Bun.sleep(300);
+    proc.stdin.end();
+    expect(await proc.exited).toBe(0);
+    const printed: number[] = [];
+    for (const line of out.lines) {
+      const frame = JSON.parse(line) as { type: string; id?: number; messages?: MessageFrame[] };
+      if (frame.type === "history") printed.push(...frame.messages!.map((m) => m.id));
+      if (frame.type === "message") printed.push(frame.id!);
+    }
+    expect(joins).toEqual([1, 1]);
+    expect(printed).toEqual([1, 2, 3, 4, 5]);
+  } finally {
+    server.stop(true);
+  }
+});
