@@ -19,9 +19,12 @@ export async function freePort(): Promise<number> {
 export interface RedisProcess {
   port: number;
   url: string;
-  /** Kills it (SIGKILL); `start` brings it back on the same port (and, with AOF, the same data). */
+  /**
+   * Kills it (SIGKILL); `start` brings it back on the same port (and, with AOF, the same
+   * data), with `extra` arguments for redis-server if given (say, an ACL for `default`).
+   */
   kill(): Promise<void>;
-  start(): Promise<void>;
+  start(extra?: string[]): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -33,8 +36,8 @@ export async function startRedis(options: { appendonly?: boolean } = {}): Promis
   const port = await freePort();
   const dir = mkdtempSync(path.join(tmpdir(), "chat-redis-"));
   let proc: Subprocess | undefined;
-  const start = async () => {
-    const args = ["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--dir", dir];
+  const start = async (extra: string[] = []) => {
+    const args = ["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--dir", dir, ...extra];
     args.push(...(options.appendonly ? ["--appendonly", "yes", "--appendfsync", "always"] : ["--appendonly", "no"]));
     proc = Bun.spawn(args, { stdout: "ignore", stderr: "ignore" });
     for (let i = 0; i < 100; i++) {

@@ -354,6 +354,38 @@ describe("failures", () => {
     }
   });
 
+  test("after Redis comes back, a node stays degraded until its recovery works, and tries again until it does", async () => {
+    const redis = await startRedis();
+    const admin = new RedisClient(redis.url);
+    try {
+      const [node] = await startNodes(redis, 1);
+      const max = await connect(node!, "?name=max&room=back");
+      await max.next((f) => f.type === "history");
+      await redis.kill();
+      // Back, but refusing scripts: the node's connections come up, saying again who is here fails.
+      await redis.start(["--user", "default", "on", "nopass", "~*", "&*", "+@all", "-@scripting"]);
+      for (let i = 0; Number((await admin.send("PUBSUB", ["NUMSUB", "chat:bus"]) as [string, number])[1]) < 1; i++) {
+        if (i > 100) throw new Error("the node never subscribed again");
+        await Bun.sleep(100);
+      }
+      await Bun.sleep(1000);
+      // Before: "ok" here, and the failed recovery was only logged, never tried again.
+      expect((await fetch(`http://127.0.0.1:${node!.port}/healthz`)).status).toBe(503);
+
+      await admin.send("ACL", ["SETUSER", "default", "+@all"]);
+      for (let i = 0; (await fetch(`http://127.0.0.1:${node!.port}/healthz`)).status !== 200; i++) {
+        if (i > 100) throw new Error("the node did not recover once scripts ran again");
+        await Bun.sleep(100);
+      }
+      send(max, { type: "message", content: "back", ref: "1" });
+      await max.next(isMessage("back"), 5000);
+    } finally {
+      admin.close();
+      await cleanup();
+      await redis.stop();
+    }
+  });
+
   test("a token user's id stays its own name after Redis comes back empty", async () => {
     const redis = await startRedis(); // no AOF: it comes back with nothing
     try {

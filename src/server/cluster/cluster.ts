@@ -68,9 +68,11 @@ export async function openCluster(options: ClusterOptions): Promise<Cluster> {
         }
         for (const [room, userId] of presence) sent.push(link.script(PRESENCE_JOIN, [room, userId, node]));
         const keep = [users.length, ...users.map((u) => u.userId), ...presence.flat()];
-        const pruned = link.script(PRUNE_NODE, [node, options.graceMs, ...keep]);
-        await Promise.all(sent);
-        announceDepartures((await pruned) as (string | number)[]);
+        // Sent after the claims, awaited with them: a prune refused while a claim already
+        // failed would otherwise reject with nobody waiting, which ends the process.
+        const prune = link.script(PRUNE_NODE, [node, options.graceMs, ...keep]);
+        const [pruned] = await Promise.all([prune, ...sent]);
+        announceDepartures(pruned as (string | number)[]);
       } catch (error) {
         stale = true;
         throw error;
@@ -113,7 +115,45 @@ export async function openCluster(options: ClusterOptions): Promise<Cluster> {
   };
 
   const timers = [setInterval(() => void heartbeat(), HEARTBEAT_EVERY_MS), setInterval(() => void reap(), REAP_EVERY_MS)];
-  link.onRecovered = () => void heartbeat().then(reassert).then(() => fanout?.catchUp()).catch((error: unknown) => log.error("cluster_reassert_failed", { message: String(error) }));
+
+  /**
+   * After an outage: say again who is here, then read back the room messages pub/sub
+   * dropped meanwhile. Until that has worked the node is degraded, and a failure (Redis
+   * still loading, or gone again) tries again later: a message missed in the outage
+   * would otherwise wait for the room's next one to reveal the hole.
+   */
+  let unrecovered = false;
+  let recovering: Promise<void> | undefined;
+  let recoverAgain = false;
+  let recoveryRetry: ReturnType<typeof setTimeout> | undefined;
+  let closed = false;
+  const recover = (): void => {
+    if (closed) return;
+    unrecovered = true;
+    clearTimeout(recoveryRetry);
+    if (recovering !== undefined) {
+      recoverAgain = true;
+      return;
+    }
+    recovering = (async () => {
+      try {
+        await heartbeat();
+        await reassert();
+        await fanout?.catchUp();
+        if (!recoverAgain) unrecovered = false;
+      } catch (error) {
+        log.error("cluster_recovery_failed", { message: String(error) });
+        recoveryRetry = setTimeout(recover, HEARTBEAT_EVERY_MS);
+      } finally {
+        recovering = undefined;
+        if (recoverAgain) {
+          recoverAgain = false;
+          recover();
+        }
+      }
+    })();
+  };
+  link.onRecovered = recover;
   log.info("cluster_joined", { node, url: options.url });
 
   return {
@@ -135,9 +175,11 @@ export async function openCluster(options: ClusterOptions): Promise<Cluster> {
       claim: async (key) => (await link.send("SET", [`chat:direct:${key}`, "1", "NX", "PX", Math.max(DIRECT_REF_TTL_MS, 2 * options.graceMs)])) === "OK",
       release: async (key) => void (await link.send("DEL", [`chat:direct:${key}`])),
     },
-    health: () => (link.healthy ? "ok" : "degraded"),
+    health: () => (link.healthy && !unrecovered ? "ok" : "degraded"),
     async close() {
+      closed = true;
       for (const timer of timers) clearInterval(timer);
+      clearTimeout(recoveryRetry);
       // The heartbeat is left to expire: the users' clients have that long to resume
       // on another node before the others announce that they left.
       link.close();

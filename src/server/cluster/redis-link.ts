@@ -3,7 +3,8 @@
 // away (no offline queue: a message must be refused, not silently queued), and the
 // command connection reconnects by itself. Bun does not restore subscriptions after
 // a reconnect, so the subscriber is replaced by a fresh one that subscribes again to
-// every channel; until both are back the node is degraded.
+// every channel; until both are back and every channel is confirmed again, the node
+// is degraded.
 import { RedisClient } from "bun";
 import { backoffDelay } from "../../client/backoff.ts";
 import type { Logger } from "../log.ts";
@@ -15,6 +16,12 @@ export class RedisLink {
   /** Channels this node wants, and those the current subscriber has (or is getting) confirmed. */
   private readonly channels = new Set<string>();
   private active = new Map<string, Promise<void>>();
+  /**
+   * The current subscriber has confirmed every channel wanted when it connected. Until
+   * then a connected subscriber is not enough: a message published to a channel not yet
+   * subscribed again never reaches this node, so health must not say "ok" yet.
+   */
+  private subscribed = false;
   private readonly shas = new Map<string, string>();
   private closed = false;
   private attempt = 0;
@@ -60,7 +67,7 @@ export class RedisLink {
   }
 
   get healthy(): boolean {
-    return this.commands.connected && this.subscriber?.connected === true;
+    return this.subscribed && this.commands.connected && this.subscriber?.connected === true;
   }
 
   /**
@@ -133,13 +140,16 @@ export class RedisLink {
     }
     // From here on, channels added or removed meanwhile go straight to this subscriber.
     this.subscriber = subscriber;
+    this.subscribed = false;
     this.active = new Map();
     await Promise.all([...this.channels].map((channel) => this.subscribeNow(channel)));
+    if (this.subscriber === subscriber) this.subscribed = true;
   }
 
   private subscriberLost(subscriber: RedisClient): void {
     if (this.closed || this.subscriber !== subscriber) return;
     this.subscriber = undefined;
+    this.subscribed = false;
     this.log.warn("redis_lost", { url: this.url });
     this.scheduleReconnect();
   }
