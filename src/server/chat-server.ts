@@ -194,7 +194,15 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
     fanout,
   };
   // Sessions stored by an earlier run and not resumed within one grace period are gone.
-  const sessionSweep = setTimeout(() => void history.deleteSessionsBefore(bootTime), options.graceMs);
+  const sessionSweep = setTimeout(() => {
+    const failed = (error: unknown) => log.error("session_sweep_failed", { message: String(error) });
+    // SQLite throws here, Redis rejects later: a timer must not let either end the process.
+    try {
+      Promise.resolve(history.deleteSessionsBefore(bootTime)).catch(failed);
+    } catch (error) {
+      failed(error);
+    }
+  }, options.graceMs);
   sessionSweep.unref();
 
   const refuse = (refusal: Refusal, remote: string): Response => {

@@ -196,8 +196,15 @@ function holdsAfter(ctx: ChatContext, userId: string, goodbye: boolean, cause: C
 }
 
 function endGrace(ctx: ChatContext, user: User, rooms: readonly string[]): void {
-  const done = drive(expire(ctx, user, rooms));
-  if (done instanceof Promise) done.catch((error: unknown) => ctx.log.error("grace_end_failed", { userId: user.userId, message: String(error) }));
+  const failed = (error: unknown) => ctx.log.error("grace_end_failed", { userId: user.userId, message: String(error) });
+  // One process runs every step at once, so a store that fails (SQLite: disk full, I/O
+  // error) throws here, in a timer, where nothing else would catch it.
+  try {
+    const done = drive(expire(ctx, user, rooms));
+    if (done instanceof Promise) done.catch(failed);
+  } catch (error) {
+    failed(error);
+  }
 }
 
 /** The grace period ended without a reconnect: now the rooms hear that the user left. */

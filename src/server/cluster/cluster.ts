@@ -54,33 +54,34 @@ export async function openCluster(options: ClusterOptions): Promise<Cluster> {
   let stale = false;
   let reasserting: Promise<void> | undefined;
   const reassert = (): Promise<void> => {
-    reasserting ??= (async () => {
-      try {
-        if (local === undefined) return;
-        stale = false;
-        const { users, presence } = local.snapshot();
-        const sent: Promise<unknown>[] = [];
-        for (const user of users) {
-          sent.push(link.script(USER_CLAIM, [user.userId, user.session, node, user.connections.length > 0 ? 1 : 0]));
-          if (user.name !== user.userId) sent.push(link.script(RENAME, [user.userId, user.name, user.name.toLowerCase()]));
-          // A token user's id is its name entry while it is here, renamed or not (after the name, which may be it).
-          if (!isGeneratedId(user.userId)) sent.push(link.script(CLAIM_OWN_NAME, [user.userId, user.userId.toLowerCase(), "keep"]));
-        }
-        for (const [room, userId] of presence) sent.push(link.script(PRESENCE_JOIN, [room, userId, node]));
-        const keep = [users.length, ...users.map((u) => u.userId), ...presence.flat()];
-        // Sent after the claims, awaited with them: a prune refused while a claim already
-        // failed would otherwise reject with nobody waiting, which ends the process.
-        const prune = link.script(PRUNE_NODE, [node, options.graceMs, ...keep]);
-        const [pruned] = await Promise.all([prune, ...sent]);
-        announceDepartures(pruned as (string | number)[]);
-      } catch (error) {
-        stale = true;
-        throw error;
-      } finally {
-        reasserting = undefined;
-      }
-    })();
+    // Cleared in a .finally callback, which always runs after this assignment (a finally
+    // block inside the async function would run first when it returns without waiting).
+    reasserting ??= reassertNow().finally(() => (reasserting = undefined));
     return reasserting;
+  };
+  const reassertNow = async (): Promise<void> => {
+    if (local === undefined) return;
+    try {
+      stale = false;
+      const { users, presence } = local.snapshot();
+      const sent: Promise<unknown>[] = [];
+      for (const user of users) {
+        sent.push(link.script(USER_CLAIM, [user.userId, user.session, node, user.connections.length > 0 ? 1 : 0]));
+        if (user.name !== user.userId) sent.push(link.script(RENAME, [user.userId, user.name, user.name.toLowerCase()]));
+        // A token user's id is its name entry while it is here, renamed or not (after the name, which may be it).
+        if (!isGeneratedId(user.userId)) sent.push(link.script(CLAIM_OWN_NAME, [user.userId, user.userId.toLowerCase(), "keep"]));
+      }
+      for (const [room, userId] of presence) sent.push(link.script(PRESENCE_JOIN, [room, userId, node]));
+      const keep = [users.length, ...users.map((u) => u.userId), ...presence.flat()];
+      // Sent after the claims, awaited with them: a prune refused while a claim already
+      // failed would otherwise reject with nobody waiting, which ends the process.
+      const prune = link.script(PRUNE_NODE, [node, options.graceMs, ...keep]);
+      const [pruned] = await Promise.all([prune, ...sent]);
+      announceDepartures(pruned as (string | number)[]);
+    } catch (error) {
+      stale = true;
+      throw error;
+    }
   };
 
   /** Leave notices for users gone from a room with a node (answers of REAP and PRUNE_NODE). */

@@ -45,6 +45,32 @@ describe("a connection whose open fails", () => {
   });
 });
 
+describe("a store that fails in a timer", () => {
+  test("the end of a grace period and the sweep of old sessions log the failure; the server goes on", async () => {
+    const history = createMemoryHistory({ historyLimit: 100 });
+    // As SQLite does on a full disk: it throws at once, inside the timer's callback.
+    history.deleteSession = () => {
+      throw new Error("disk I/O error");
+    };
+    history.deleteSessionsBefore = () => {
+      throw new Error("disk I/O error");
+    };
+    const errors: string[] = [];
+    const log = createLogger({ level: "error", format: "json", write: (line) => errors.push(line) });
+    server = createChatServer({ port: 0, host: "127.0.0.1", history, log, shutdownLingerMs: 0, rate: 0, graceMs: 100 });
+
+    const gone = await TestClient.connect(`ws://127.0.0.1:${server.port}/?name=gone`);
+    await gone.welcome();
+    gone.ws.terminate(); // a drop, so the user is held for the grace period
+    await Bun.sleep(400);
+    expect(errors.map((line) => JSON.parse(line).event).sort()).toEqual(["grace_end_failed", "session_sweep_failed"]);
+
+    const next = await TestClient.connect(`ws://127.0.0.1:${server.port}/?name=next`);
+    expect((await next.welcome()).name).toBe("next");
+    next.close();
+  });
+});
+
 describe("a resume that fails half-way", () => {
   test("lets go of the user it had made, so its id is not held by nobody", async () => {
     const history = createMemoryHistory({ historyLimit: 100 });
