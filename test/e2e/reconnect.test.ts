@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import type { MessageFrame, ServerFrame } from "../../src/protocol.ts";
 import { cleanup, LineCollector, ROOT, startProxy, startServer, TestClient, tracked } from "../helpers.ts";
+import { startRefusedRejoinServer } from "../refused-rejoin-server.ts";
 
 setDefaultTimeout(60_000);
 const dir = mkdtempSync(path.join(tmpdir(), "chat-reconnect-"));
@@ -26,6 +27,17 @@ function cliClient(url: string, name: string) {
     proc.stdin.flush();
   };
   return { name, proc, typed, type, out: new LineCollector(proc.stdout), err: new LineCollector(proc.stderr) };
+}
+
+/** The ids of the messages a `--json` CLI printed, in the order printed (history frames' in theirs). */
+function printedIds(lines: readonly string[]): number[] {
+  const printed: number[] = [];
+  for (const line of lines) {
+    const frame = JSON.parse(line) as { type: string; id?: number; messages?: MessageFrame[] };
+    if (frame.type === "history") printed.push(...frame.messages!.map((m) => m.id));
+    if (frame.type === "message") printed.push(frame.id!);
+  }
+  return printed;
 }
 
 /** Every message of a room, read through the history frame, in id order. */
@@ -197,14 +209,8 @@ test("--json: after a reconnect each message is printed once, and messages misse
   await out.waitFor('"content":"m8"', 10_000);
   proc.stdin.end();
   expect(await proc.exited).toBe(0);
-  const printed: number[] = [];
-  for (const line of out.lines) {
-    const frame = JSON.parse(line) as { type: string; id?: number; messages?: MessageFrame[] };
-    if (frame.type === "history") printed.push(...frame.messages!.map((m) => m.id));
-    if (frame.type === "message") printed.push(frame.id!);
-  }
   // Before this was fixed, the re-join asked for everything (since 0) and 1..5 came twice.
-  expect(printed).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+  expect(printedIds(out.lines)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
   writer.close();
 });
 
@@ -264,41 +270,7 @@ test("more missed than a join replays: the gap says the rest are stored, and /hi
 });
 
 test("the CLI: a re-join refused for now keeps its replay open, so a live message before its answer is printed after the replay", async () => {
-  // A scripted server (the page's twin of this test is test/unit/web/session-rejoin.test.ts):
-  // the first connection drops after its history; the re-join is refused once with a live
-  // message right behind the refusal, and answered on the retry.
-  const T = "2026-01-01T00:00:00.000Z";
-  const message = (id: number): MessageFrame => ({ type: "message", id, room: "lobby", userId: "User-b0001", name: "ben", content: `m${id}`, timestamp: T });
-  let connections = 0;
-  const joins: Array<number | undefined> = [];
-  const server = Bun.serve({
-    port: 0,
-    hostname: "127.0.0.1",
-    fetch: (req, srv) => (srv.upgrade(req) ? undefined : new Response("no", { status: 400 })),
-    websocket: {
-      open(ws) {
-        connections++;
-        const limits = { maxContentBytes: 4096, maxPayloadBytes: 65536, maxRoomsPerConnection: 100, rate: 0, burst: 40 };
-        ws.send(JSON.stringify({ type: "system", event: "welcome", content: "hi", userId: "User-a0001", name: "ann", rooms: ["lobby"], session: "User-a0001.s", limits, timestamp: T }));
-        if (connections === 1) {
-          ws.send(JSON.stringify({ type: "history", room: "lobby", messages: [message(1)], complete: true, timestamp: T }));
-          setTimeout(() => ws.terminate(), 100);
-        }
-      },
-      message(ws, text) {
-        const frame = JSON.parse(String(text)) as { type: string; ref: string; since?: number };
-        if (frame.type !== "join") return void ws.send(JSON.stringify({ type: "ack", ref: frame.ref, timestamp: T }));
-        joins.push(frame.since);
-        if (joins.length === 1) {
-          ws.send(JSON.stringify({ type: "error", code: "rate_limited", content: "slow down", ref: frame.ref, timestamp: T }));
-          ws.send(JSON.stringify(message(5)));
-          return;
-        }
-        ws.send(JSON.stringify({ type: "history", room: "lobby", messages: [message(2), message(3), message(4)], complete: false, timestamp: T }));
-        ws.send(JSON.stringify({ type: "ack", ref: frame.ref, room: "lobby", timestamp: T }));
-      },
-    },
-  });
+  const server = startRefusedRejoinServer(100);
   try {
     const proc = tracked(Bun.spawn(["bun", "src/client.ts", `ws://127.0.0.1:${server.port}`, "--json"], { cwd: ROOT, stdin: "pipe", stdout: "pipe", stderr: "pipe" }));
     const out = new LineCollector(proc.stdout);
@@ -309,15 +281,9 @@ test("the CLI: a re-join refused for now keeps its replay open, so a live messag
     await Bun.sleep(300);
     proc.stdin.end();
     expect(await proc.exited).toBe(0);
-    const printed: number[] = [];
-    for (const line of out.lines) {
-      const frame = JSON.parse(line) as { type: string; id?: number; messages?: MessageFrame[] };
-      if (frame.type === "history") printed.push(...frame.messages!.map((m) => m.id));
-      if (frame.type === "message") printed.push(frame.id!);
-    }
-    expect(joins).toEqual([1, 1]);
-    expect(printed).toEqual([1, 2, 3, 4, 5]);
+    expect(server.joins).toEqual([1, 1]);
+    expect(printedIds(out.lines)).toEqual([1, 2, 3, 4, 5]);
   } finally {
-    server.stop(true);
+    server.stop();
   }
 });
