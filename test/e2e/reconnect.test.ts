@@ -29,6 +29,20 @@ function cliClient(url: string, name: string) {
   return { name, proc, typed, type, out: new LineCollector(proc.stdout), err: new LineCollector(proc.stderr) };
 }
 
+/**
+ * A server that holds users for 30 s, a CLI connected to it through a proxy the test
+ * can cut, and another user connected directly, both welcomed.
+ */
+async function cliBehindProxy(otherName: string, cliName: string) {
+  const server = await startServer(["--grace", "30"]);
+  const proxy = await startProxy(server.port);
+  const other = await TestClient.connect(`${server.url}/?name=${otherName}`);
+  await other.welcome();
+  const client = cliClient(`ws://127.0.0.1:${proxy.port}`, cliName);
+  await client.out.waitFor("Welcome");
+  return { server, proxy, other, client };
+}
+
 /** The ids of the messages a `--json` CLI printed, in the order printed (history frames' in theirs). */
 function printedIds(lines: readonly string[]): number[] {
   const printed: number[] = [];
@@ -217,12 +231,7 @@ test("--json: after a reconnect each message is printed once, and messages misse
 test("a connection the server still thinks live: the CLI comes back to its own rooms, with no noise", async () => {
   // The network died without a word: the server holds the old connection (until its
   // heartbeat notices), so the session's user is live when the client comes back.
-  const server = await startServer(["--grace", "30"]);
-  const proxy = await startProxy(server.port);
-  const watcher = await TestClient.connect(`${server.url}/?name=watcher`);
-  await watcher.welcome();
-  const client = cliClient(`ws://127.0.0.1:${proxy.port}`, "kit");
-  await client.out.waitFor("Welcome");
+  const { server, proxy, other: watcher, client } = await cliBehindProxy("watcher", "kit");
   await watcher.next((f) => f.type === "system" && f.event === "join" && f.name === "kit");
   client.proc.stdin.write("/join dev\n/leave lobby\n");
   await watcher.next((f) => f.type === "system" && f.event === "leave" && f.name === "kit");
@@ -244,12 +253,7 @@ test("a connection the server still thinks live: the CLI comes back to its own r
 });
 
 test("more missed than a join replays: the gap says the rest are stored, and /history brings them", async () => {
-  const server = await startServer(["--grace", "30"]);
-  const proxy = await startProxy(server.port);
-  const writer = await TestClient.connect(`${server.url}/?name=writer`);
-  await writer.welcome();
-  const client = cliClient(`ws://127.0.0.1:${proxy.port}`, "late");
-  await client.out.waitFor("Welcome");
+  const { server, proxy, other: writer, client } = await cliBehindProxy("writer", "late");
   writer.send(JSON.stringify({ type: "message", content: "m0", ref: "r0" }));
   await client.out.waitFor("writer: m0");
   proxy.cut();
