@@ -124,37 +124,26 @@ export async function openCluster(options: ClusterOptions): Promise<Cluster> {
    * would otherwise wait for the room's next one to reveal the hole.
    */
   let unrecovered = false;
-  let recovering: Promise<void> | undefined;
-  let recoverAgain = false;
+  /** Counts recoveries: only the latest one's outcome says whether the node is whole. */
+  let recoveries = 0;
   let recoveryRetry: ReturnType<typeof setTimeout> | undefined;
   let closed = false;
-  const recover = (): void => {
+  const recover = async (): Promise<void> => {
     if (closed) return;
+    const mine = ++recoveries;
     unrecovered = true;
     clearTimeout(recoveryRetry);
-    if (recovering !== undefined) {
-      recoverAgain = true;
-      return;
+    try {
+      await heartbeat();
+      await reassert();
+      await fanout?.catchUp();
+      if (mine === recoveries) unrecovered = false;
+    } catch (error) {
+      log.error("cluster_recovery_failed", { message: String(error) });
+      if (mine === recoveries) recoveryRetry = setTimeout(() => void recover(), HEARTBEAT_EVERY_MS);
     }
-    recovering = (async () => {
-      try {
-        await heartbeat();
-        await reassert();
-        await fanout?.catchUp();
-        if (!recoverAgain) unrecovered = false;
-      } catch (error) {
-        log.error("cluster_recovery_failed", { message: String(error) });
-        recoveryRetry = setTimeout(recover, HEARTBEAT_EVERY_MS);
-      } finally {
-        recovering = undefined;
-        if (recoverAgain) {
-          recoverAgain = false;
-          recover();
-        }
-      }
-    })();
   };
-  link.onRecovered = recover;
+  link.onRecovered = () => void recover();
   log.info("cluster_joined", { node, url: options.url });
 
   return {
