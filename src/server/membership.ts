@@ -219,8 +219,11 @@ export function* announces(ctx: ChatContext, room: string, gone: 0 | 1): Steps<b
   return (yield* wait(ctx.rooms.roomSize(room))) + gone <= ctx.limits.announceLimit;
 }
 
-/** Stores the session so the user can come back after a restart of this process (or on another node). */
-/** Stores a user's session; a shared store answers later, with the promise to wait for (it never rejects: a failure is logged). */
+/**
+ * Stores a user's session, so the user can come back after a restart of this process (or
+ * on another node). A shared store answers later, with the promise to wait for; it never
+ * rejects: a failure is logged.
+ */
 export function persistSession(ctx: ChatContext, user: UserRecord<ChatSocket>, rooms: readonly string[]): Awaitable<void> {
   const failed = (error: unknown) => ctx.log.error("session_store_failed", { message: String(error) });
   try {
