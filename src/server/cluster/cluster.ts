@@ -140,7 +140,7 @@ export async function openCluster(options: ClusterOptions): Promise<Cluster> {
       if (mine === recoveries) unrecovered = false;
     } catch (error) {
       log.error("cluster_recovery_failed", { message: String(error) });
-      if (mine === recoveries) recoveryRetry = setTimeout(() => void recover(), HEARTBEAT_EVERY_MS);
+      if (mine === recoveries && !closed) recoveryRetry = setTimeout(() => void recover(), HEARTBEAT_EVERY_MS);
     }
   };
   link.onRecovered = () => void recover();

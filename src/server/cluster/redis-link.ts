@@ -17,11 +17,16 @@ export class RedisLink {
   private readonly channels = new Set<string>();
   private active = new Map<string, Promise<void>>();
   /**
-   * The current subscriber has confirmed every channel wanted when it connected. Until
-   * then a connected subscriber is not enough: a message published to a channel not yet
-   * subscribed again never reaches this node, so health must not say "ok" yet.
+   * The link is whole: the current subscriber has confirmed every channel wanted when it
+   * connected and, after an outage, the command connection answered too. A connected
+   * subscriber alone is not enough: a message published to a channel not yet subscribed
+   * again never reaches this node, so health must not say "ok" yet. Set in the same turn
+   * as onRecovered runs, so the node's own recovery marks itself under way before
+   * anyone can read "ok".
    */
   private subscribed = false;
+  /** A reconnect attempt is under way: it sees a subscriber lost meanwhile fail, and tries again itself. */
+  private reconnecting = false;
   private readonly shas = new Map<string, string>();
   private closed = false;
   private attempt = 0;
@@ -59,6 +64,7 @@ export class RedisLink {
     const link = new RedisLink(url, commands, listener, log);
     try {
       await link.openSubscriber();
+      link.subscribed = true;
     } catch (error) {
       commands.close();
       throw new Error(`cannot connect to Redis at ${url}: ${describe(error)}`);
@@ -143,7 +149,6 @@ export class RedisLink {
     this.subscribed = false;
     this.active = new Map();
     await Promise.all([...this.channels].map((channel) => this.subscribeNow(channel)));
-    if (this.subscriber === subscriber) this.subscribed = true;
   }
 
   private subscriberLost(subscriber: RedisClient): void {
@@ -151,25 +156,31 @@ export class RedisLink {
     this.subscriber = undefined;
     this.subscribed = false;
     this.log.warn("redis_lost", { url: this.url });
-    this.scheduleReconnect();
+    // One reconnect loop at a time: two would leave a second subscriber behind.
+    if (!this.reconnecting) this.scheduleReconnect();
   }
 
   private scheduleReconnect(): void {
     const delay = backoffDelay(this.attempt++, { minMs: 250, maxMs: 5000 });
     this.retry = setTimeout(async () => {
       if (this.closed) return;
+      this.reconnecting = true;
       try {
         await this.openSubscriber();
         // The command connection reconnects by itself; wait for it before saying so.
         await this.send("PING", []);
+        if (this.subscriber?.connected !== true) throw new Error("the subscriber was lost while reconnecting");
       } catch {
         const failed = this.subscriber;
         this.subscriber = undefined;
         failed?.close();
-        this.scheduleReconnect();
+        this.reconnecting = false;
+        if (!this.closed) this.scheduleReconnect();
         return;
       }
+      this.reconnecting = false;
       this.attempt = 0;
+      this.subscribed = true;
       this.log.info("redis_recovered", { url: this.url });
       this.onRecovered();
     }, delay);
