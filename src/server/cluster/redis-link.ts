@@ -24,7 +24,7 @@ export class RedisLink {
    * as onRecovered runs, so the node's own recovery marks itself under way before
    * anyone can read "ok".
    */
-  private subscribed = false;
+  private whole = false;
   /** A reconnect attempt is under way: it sees a subscriber lost meanwhile fail, and tries again itself. */
   private reconnecting = false;
   private readonly shas = new Map<string, string>();
@@ -64,7 +64,7 @@ export class RedisLink {
     const link = new RedisLink(url, commands, listener, log);
     try {
       await link.openSubscriber();
-      link.subscribed = true;
+      link.whole = true;
     } catch (error) {
       commands.close();
       throw new Error(`cannot connect to Redis at ${url}: ${describe(error)}`);
@@ -73,7 +73,7 @@ export class RedisLink {
   }
 
   get healthy(): boolean {
-    return this.subscribed && this.commands.connected && this.subscriber?.connected === true;
+    return this.whole && this.commands.connected && this.subscriber?.connected === true;
   }
 
   /**
@@ -146,7 +146,6 @@ export class RedisLink {
     }
     // From here on, channels added or removed meanwhile go straight to this subscriber.
     this.subscriber = subscriber;
-    this.subscribed = false;
     this.active = new Map();
     await Promise.all([...this.channels].map((channel) => this.subscribeNow(channel)));
   }
@@ -154,7 +153,7 @@ export class RedisLink {
   private subscriberLost(subscriber: RedisClient): void {
     if (this.closed || this.subscriber !== subscriber) return;
     this.subscriber = undefined;
-    this.subscribed = false;
+    this.whole = false;
     this.log.warn("redis_lost", { url: this.url });
     // One reconnect loop at a time: two would leave a second subscriber behind.
     if (!this.reconnecting) this.scheduleReconnect();
@@ -180,7 +179,7 @@ export class RedisLink {
       }
       this.reconnecting = false;
       this.attempt = 0;
-      this.subscribed = true;
+      this.whole = true;
       this.log.info("redis_recovered", { url: this.url });
       this.onRecovered();
     }, delay);
