@@ -3,14 +3,14 @@
 // in admission.ts; what operators read in ops.ts.
 import type { Server } from "bun";
 import { checkOrigin, ConnectionCaps, refusalResponse, type Refusal } from "./admission.ts";
-import { CloseCode, encode, PROBE_HEADER, timestamp } from "../protocol.ts";
+import { CloseCode, encode, PROBE_HEADER, timestamp, type Limits } from "../protocol.ts";
 import { dropSlowReader, newRare, NO_ROOMS, PENDING_USER, sendError, sendText, type ChatSocket, type ConnectionAuth, type ConnectionData } from "./connection.ts";
 import { drive } from "./awaitable.ts";
 import { createLocalFanout, createRoomDelivery, type Fanout, type RoomDelivery } from "./fanout.ts";
 import { handleMessage, serially, type ChatContext } from "./handlers.ts";
 import { createMemoryHistory } from "./history/memory.ts";
 import type { HistoryStore } from "./history/store.ts";
-import { handleClose, handleOpen } from "./lifecycle.ts";
+import { handleClose, handleOpen, openPlain } from "./lifecycle.ts";
 import { ack, persistSession } from "./membership.ts";
 import { MessageLog } from "./message-log.ts";
 import { silentLogger, type Logger } from "./log.ts";
@@ -172,13 +172,14 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
       backpressureLimit: options.backpressureLimit,
       announceLimit: options.announceLimit,
     },
-    welcomeLimits: {
+    welcomeLimitsJson: JSON.stringify({
       maxContentBytes: options.maxContentBytes,
       maxPayloadBytes: options.maxPayloadBytes,
       maxRoomsPerConnection: options.maxRoomsPerConnection,
       rate: options.rate,
       burst: options.burst,
-    },
+    } satisfies Limits),
+    alone: options.backend === undefined && !history.shared ? local : undefined,
     rooms,
     history,
     messages,
@@ -303,6 +304,7 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
         caps.opened(ws.data.remote);
         const auth = ws.data.rare?.auth;
         if (auth?.expiresAt !== undefined) watchExpiry(ws, auth);
+        if (openPlain(ctx, ws)) return;
         serially(ctx, ws, () => drive(handleOpen(ctx, ws)), () => {
           // Without its user the connection is useless: the client reconnects later.
           ws.data.closing = "unavailable";

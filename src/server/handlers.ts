@@ -17,7 +17,7 @@ import type { MessageLog } from "./message-log.ts";
 import { count, type Metrics } from "./metrics.ts";
 import { RefusalCounter, TokenBucket } from "../rate-limit.ts";
 import type { KeyMemory } from "./recent-keys.ts";
-import type { RoomRegistry } from "./rooms.ts";
+import type { LocalRoomRegistry, RoomRegistry } from "./rooms.ts";
 
 export interface ChatContext {
   readonly limits: Limits & {
@@ -28,8 +28,14 @@ export interface ChatContext {
     /** Rooms with more users than this get no join/leave notices (each would go to everyone). */
     announceLimit: number;
   };
-  /** The limits every `welcome` announces (one object, built once). */
-  readonly welcomeLimits: Limits;
+  /** The limits every `welcome` announces, serialised once. */
+  readonly welcomeLimitsJson: string;
+  /**
+   * This node's registry when it is the whole registry and the store answers at once
+   * (one process, SQLite or memory): a plain connection is then opened by one
+   * synchronous function (lifecycle.ts `openPlain`). Undefined on a cluster.
+   */
+  readonly alone: LocalRoomRegistry<ChatSocket> | undefined;
   readonly rooms: RoomRegistry<ChatSocket>;
   /** Who gets a frame: this process's topics, or every node's through Redis. */
   readonly fanout: Fanout;

@@ -216,7 +216,12 @@ export function* announceNick(ctx: ChatContext, user: UserRecord<ChatSocket>, ol
  * lists everyone. `gone` is 1 when the user in question has already been removed.
  */
 export function* announces(ctx: ChatContext, room: string, gone: 0 | 1): Steps<boolean> {
-  return (yield* wait(ctx.rooms.roomSize(room))) + gone <= ctx.limits.announceLimit;
+  return announcedAt(ctx, (yield* wait(ctx.rooms.roomSize(room))) + gone);
+}
+
+/** Whether a room of `users` (counting the one coming or going) hears of comings and goings: see `announces`. */
+export function announcedAt(ctx: ChatContext, users: number): boolean {
+  return users <= ctx.limits.announceLimit;
 }
 
 /**
@@ -246,7 +251,7 @@ function roomsChanged(ctx: ChatContext, ws: ChatSocket): void {
   persistSession(ctx, ws.data.user, ws.data.rooms);
 }
 
-function joinNotice(room: string, user: UserRecord<ChatSocket>): SystemFrame {
+export function joinNotice(room: string, user: UserRecord<ChatSocket>): SystemFrame {
   return { type: "system", event: "join", room, userId: user.userId, name: user.name, content: `${user.name} joined #${room}`, timestamp: timestamp() };
 }
 

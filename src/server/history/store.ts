@@ -71,6 +71,7 @@ export interface HistoryStore {
   /**
    * True when other processes share the store (a cluster): sessions are then saved as
    * soon as they exist, so another node can resume them, and expire by themselves.
+   * A store that is not shared answers every call at once, never with a promise.
    */
   readonly shared: boolean;
   /** The highest id ever given in a room (0 for a new room); survives restarts. */
