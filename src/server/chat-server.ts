@@ -368,7 +368,7 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
     const closeAll = () => {
       // Everyone may come back to the next run of this server within the grace period.
       const all = sockets.snapshot();
-      for (const ws of all) persistSession(ctx, ws.data.user, ws.data.rooms);
+      for (const ws of all) persistSession(ctx, ws.data.user, ws.data.rooms, true);
       for (const ws of all) {
         if (ws.data.slot < 0) continue; // closed on the way
         // One socket's failure must not keep the notice and the close from the rest.
@@ -381,11 +381,10 @@ export function createChatServer(input: Partial<ChatServerOptions> = {}): ChatSe
         }
       }
     };
-    // Bun runs each close handler inside close(), so every socket is gone after closeAll,
-    // and the sessions it and the close handlers save are one transaction.
+    // Bun runs each close handler inside close(), so every socket is gone after closeAll;
+    // the sessions they save are written together at the end of the turn (sqlite.ts).
     try {
-      if (history.batch === undefined) closeAll();
-      else history.batch(closeAll);
+      closeAll();
     } catch (error) {
       log.error("session_store_failed", { message: String(error) });
     }

@@ -208,7 +208,7 @@ export function* handleClose(ctx: ChatContext, ws: ChatSocket, code: number, rea
   ctx.fanout.disconnect(ws);
   ctx.rooms.detach(user, ws);
   if (last && hold) {
-    persistSession(ctx, user, rooms);
+    persistSession(ctx, user, rooms, true);
     ctx.away.set(user.userId, { rooms, timer: setTimeout(() => endGrace(ctx, user, rooms), ctx.graceMs) });
   }
   const fields = { conn: data.connId, userId: user.userId, code, reason: reason || undefined, cause };

@@ -227,12 +227,14 @@ export function announcedAt(ctx: ChatContext, users: number): boolean {
 /**
  * Stores a user's session, so the user can come back after a restart of this process (or
  * on another node). A shared store answers later, with the promise to wait for; it never
- * rejects: a failure is logged.
+ * rejects: a failure is logged. `soon`: by the end of this turn, with the others saved
+ * so (store.ts `saveSessionSoon`), for a closing connection.
  */
-export function persistSession(ctx: ChatContext, user: UserRecord<ChatSocket>, rooms: readonly string[]): Awaitable<void> {
+export function persistSession(ctx: ChatContext, user: UserRecord<ChatSocket>, rooms: readonly string[], soon = false): Awaitable<void> {
   const failed = (error: unknown) => ctx.log.error("session_store_failed", { message: String(error) });
   try {
-    const saved = ctx.history.saveSession({ session: user.session, userId: user.userId, name: user.name, rooms: [...rooms], savedAt: Date.now() });
+    const session = { session: user.session, userId: user.userId, name: user.name, rooms: [...rooms], savedAt: Date.now() };
+    const saved = soon && ctx.history.saveSessionSoon !== undefined ? ctx.history.saveSessionSoon(session) : ctx.history.saveSession(session);
     ctx.savedSessions.add(user.userId);
     if (saved instanceof Promise) return saved.catch(failed);
   } catch (error) {

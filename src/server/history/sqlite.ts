@@ -165,6 +165,30 @@ export function createSqliteHistory(file: string, options: HistoryOptions): Loca
     }
   });
 
+  // Sessions saved "soon" in this event-loop turn, written together at its end: each
+  // closing connection saves its user's session, and one transaction each cost a
+  // disconnect storm 11 µs of the event loop per connection (session 10). Reads look
+  // here first.
+  const saveNow = (s: StoredSession) =>
+    upsertSession.run({ session: s.session, userId: s.userId, name: s.name, rooms: JSON.stringify(s.rooms), savedAt: s.savedAt });
+  const unsaved = new Map<string, StoredSession>();
+  let sessionsScheduled = false;
+  const writeSessions = db.transaction((sessions: Iterable<StoredSession>) => {
+    for (const s of sessions) saveNow(s);
+  });
+  const flushSessions = () => {
+    sessionsScheduled = false;
+    if (unsaved.size === 0) return;
+    const sessions = [...unsaved.values()];
+    unsaved.clear();
+    try {
+      writeSessions(sessions);
+    } catch (error) {
+      // The users keep their sessions while connected; only a resume after a restart misses them.
+      warn("session_store_failed", { sessions: sessions.length, message: String(error) });
+    }
+  };
+
   // Messages in the journal and not yet in the database, with the refs among them.
   let journal: Journal | undefined;
   let pending: StoredMessage[] = [];
@@ -370,18 +394,33 @@ export function createSqliteHistory(file: string, options: HistoryOptions): Loca
     },
 
     saveSession(s: StoredSession) {
-      upsertSession.run({ session: s.session, userId: s.userId, name: s.name, rooms: JSON.stringify(s.rooms), savedAt: s.savedAt });
+      unsaved.delete(s.session);
+      saveNow(s);
+    },
+    saveSessionSoon(s: StoredSession) {
+      unsaved.set(s.session, s);
+      if (sessionsScheduled) return;
+      sessionsScheduled = true;
+      setImmediate(flushSessions);
     },
     loadSession(session) {
+      const waiting = unsaved.get(session);
+      if (waiting !== undefined) return { ...waiting, rooms: [...waiting.rooms] };
       const row = selectSession.get({ session });
       if (row === null) return undefined;
       return { session: row.session, userId: row.user_id, name: row.name, rooms: JSON.parse(row.rooms) as string[], savedAt: row.saved_at };
     },
-    deleteSession: (session) => void removeSession.run({ session }),
-    deleteSessionsBefore: (time) => void removeSessionsBefore.run({ time }),
-    batch: (work) => db.transaction(work)(),
+    deleteSession(session) {
+      unsaved.delete(session);
+      removeSession.run({ session });
+    },
+    deleteSessionsBefore(time) {
+      flushSessions();
+      removeSessionsBefore.run({ time });
+    },
 
     close() {
+      flushSessions();
       checkpointer?.terminate();
       try {
         ingest();

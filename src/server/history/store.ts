@@ -93,16 +93,18 @@ export interface HistoryStore {
    * checks refs while appending (see `StoredMessage.duplicate`) answers undefined.
    */
   findRef(userId: string, ref: string): { room: string; id: number } | undefined;
+  /** Saves a session (replacing the one with the same secret), stored when it returns or resolves. */
   saveSession(session: StoredSession): Awaitable<void>;
+  /**
+   * Saves a session by the end of this event-loop turn, with every other saved so in
+   * the turn (SQLite: one transaction), for a closing connection, where nobody is told
+   * anything that a crash before then would make untrue. Without it, `saveSession`.
+   */
+  saveSessionSoon?(session: StoredSession): void;
   loadSession(session: string): Awaitable<StoredSession | undefined>;
   deleteSession(session: string): Awaitable<void>;
   /** Forgets sessions saved before a time: those whose grace period ran out while no server watched. */
   deleteSessionsBefore(time: number): Awaitable<void>;
-  /**
-   * Runs `work` with the writes it makes in one transaction, where the store has them
-   * (SQLite): shutdown saves every user's session, and one commit each took seconds.
-   */
-  batch?(work: () => void): void;
   close(): void;
 }
 

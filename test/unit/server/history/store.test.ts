@@ -292,20 +292,42 @@ describe("sqlite file", () => {
     store.close();
   });
 
-  test("batch makes the session writes inside it one transaction: all of them, or none if it throws", () => {
-    const store = createSqliteHistory(path.join(dir, "batch.db"), { historyLimit: 10 });
-    const session = (name: string) => ({ session: name, userId: `User-${name}`, name, rooms: ["lobby"], savedAt: 1 });
-    store.batch!(() => {
-      store.saveSession(session("one"));
-      store.saveSession(session("two"));
-    });
-    expect([store.loadSession("one")?.name, store.loadSession("two")?.name]).toEqual(["one", "two"]);
-    expect(() => store.batch!(() => {
-      store.saveSession(session("three"));
-      throw new Error("shutdown failed half-way");
-    })).toThrow("half-way");
-    expect(store.loadSession("three")).toBeUndefined();
+  test("sessions saved soon are written together at the turn's end; reads, deletes, saves and close see them before that", async () => {
+    const file = path.join(dir, "sessions.db");
+    const store = createSqliteHistory(file, { historyLimit: 10 });
+    const session = (name: string, savedAt = 1) => ({ session: name, userId: `User-${name}`, name, rooms: ["lobby"], savedAt });
+    const onDisk = (name: string) => {
+      const db = new Database(file, { readonly: true });
+      try {
+        return db.query("SELECT name FROM sessions WHERE session = ?").get(name) !== null;
+      } finally {
+        db.close();
+      }
+    };
+    store.saveSessionSoon!(session("one"));
+    store.saveSessionSoon!(session("two"));
+    store.saveSessionSoon!(session("gone"));
+    store.deleteSession("gone");
+    // A save that must be stored now is, and is not overwritten by the older one waiting.
+    store.saveSessionSoon!(session("now", 1));
+    store.saveSession(session("now", 2));
+    expect(onDisk("now")).toBe(true);
+    // Not written yet, and read all the same.
+    expect(onDisk("one")).toBe(false);
+    expect(store.loadSession("one")?.name).toBe("one");
+    await new Promise((resolve) => setImmediate(resolve));
+    expect([onDisk("one"), onDisk("two"), onDisk("gone")]).toEqual([true, true, false]);
+    expect(store.loadSession("gone")).toBeUndefined();
+    expect(store.loadSession("now")?.savedAt).toBe(2);
+
+    // Sweeping old sessions takes the unwritten ones into account.
+    store.saveSessionSoon!(session("old", 5));
+    store.deleteSessionsBefore(10);
+    expect(store.loadSession("old")).toBeUndefined();
+    // Closing writes what is still waiting.
+    store.saveSessionSoon!(session("last"));
     store.close();
+    expect(onDisk("last")).toBe(true);
   });
 
   test("a failed batch gives its ids again", async () => {
