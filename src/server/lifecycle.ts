@@ -5,12 +5,11 @@
 // without join/leave noise; otherwise the leave is announced when the grace ends.
 import { CloseCode, DEFAULT_HISTORY_LIMIT, DEFAULT_ROOM, encode, normaliseRoom, timestamp } from "../protocol.ts";
 import { isClosing, NO_ROOMS, PENDING_USER, sendError, sendText, takeAsked, withRoom, type ChatSocket } from "./connection.ts";
-import { drive, wait, type Steps } from "./awaitable.ts";
+import { drive, wait, type Awaitable, type Steps } from "./awaitable.ts";
 import type { ChatContext } from "./handlers.ts";
 import {
   announcedAt, announceNick, announces, changeName, enterRoom, isWholeHistory, joinNotice, leaveNotice, persistSession, sendHistory,
 } from "./membership.ts";
-import type { Awaitable } from "./awaitable.ts";
 import type { UserRecord } from "./rooms.ts";
 
 type User = UserRecord<ChatSocket>;
