@@ -205,6 +205,20 @@ export class TestClient {
 }
 
 /**
+ * A frame with what differs by user and by moment masked, its keys kept in order: the
+ * top-level userId as <id> wherever it appears, a session's secret as <secret>, no
+ * timestamp. Two servers (or two ways of connecting) that say the same thing mask alike.
+ */
+export function maskedFrame(frame: ServerFrame): Record<string, unknown> {
+  const { userId, timestamp, ...rest } = frame as ServerFrame & Record<string, unknown>;
+  void timestamp;
+  // A session is its userId, a dot and a secret of 24 base64url characters.
+  if (typeof rest.session === "string") rest.session = rest.session.replace(/\.[A-Za-z0-9_-]{24}$/, ".<secret>");
+  const text = typeof userId === "string" ? JSON.stringify(rest).replaceAll(userId, "<id>") : JSON.stringify(rest);
+  return { keys: Object.keys(frame), ...(JSON.parse(text) as object) };
+}
+
+/**
  * A raw TCP peer that completes the WebSocket handshake and then does only what the
  * test tells it: never reads (a slow reader), never answers pings (a dead peer).
  */

@@ -5,24 +5,13 @@
 // hear of both alike.
 import { afterAll, expect, setDefaultTimeout, test } from "bun:test";
 import type { ServerFrame } from "../../src/protocol.ts";
-import { cleanup, startServer, TestClient } from "../helpers.ts";
+import { cleanup, maskedFrame, startServer, TestClient } from "../helpers.ts";
 
 setDefaultTimeout(20_000);
 afterAll(cleanup);
 
 type Frame = ServerFrame & Record<string, unknown>;
 const isJoinOf = (userId: string) => (f: ServerFrame) => f.type === "system" && f.event === "join" && (f as Frame).userId === userId;
-
-/** A frame with what differs by user and by moment replaced by placeholders, keys kept in order. */
-function generic(frame: ServerFrame): Record<string, unknown> {
-  const { userId, timestamp, ...rest } = frame as Frame;
-  void timestamp;
-  const id = String(userId);
-  // A session is its userId, a dot and a secret of 24 base64url characters.
-  if (typeof rest.session === "string") rest.session = rest.session.replace(/\.[A-Za-z0-9_-]{24}$/, ".<secret>");
-  const text = JSON.stringify(rest).replaceAll(id, "<id>");
-  return { keys: Object.keys(frame), ...(JSON.parse(text) as object) };
-}
 
 /** Connects and returns its welcome and its first history frame, in the order they came. */
 async function opened(url: string): Promise<{ client: TestClient; userId: string; frames: ServerFrame[] }> {
@@ -42,13 +31,13 @@ test("a plain connection and one with ?room=lobby are told the same and announce
   const plain = await opened(server.url);
   const asked = await opened(`${server.url}/?room=lobby`);
   expect(plain.frames.map((f) => f.type)).toEqual(["system", "history"]);
-  expect(asked.frames.map(generic)).toEqual(plain.frames.map(generic));
+  expect(asked.frames.map(maskedFrame)).toEqual(plain.frames.map(maskedFrame));
   const [welcome] = plain.frames as Frame[];
   expect(welcome).toMatchObject({ event: "welcome", rooms: ["lobby"], content: `Welcome, ${plain.userId}! You are in #lobby.` });
   expect(String(welcome!.session).startsWith(`${plain.userId}.`)).toBe(true);
 
   const heard = [await observer.next(isJoinOf(plain.userId)), await observer.next(isJoinOf(asked.userId))];
-  expect(generic(heard[1]!)).toEqual(generic(heard[0]!));
+  expect(maskedFrame(heard[1]!)).toEqual(maskedFrame(heard[0]!));
   // Neither hears its own arrival; each hears the other's.
   expect(plain.client.frames.some(isJoinOf(plain.userId))).toBe(false);
   await plain.client.next(isJoinOf(asked.userId));
